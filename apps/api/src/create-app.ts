@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+
+import helmet from '@fastify/helmet';
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import secureJson from 'secure-json-parse';
+
+import { CommonErrorCode, ProblemException, createValidationPipe } from '@parley/core';
+
+import { AppModule, AppOptions } from './app.module';
+import { ChatIoAdapter } from './chat-io.adapter';
+import { ProblemView } from './problem.view';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** Builds the whole server without listening; main.ts and the end-to-end tests share it. */
+export async function createApp(options: AppOptions): Promise<NestFastifyApplication> {
+  const { config } = options;
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    trustProxy: config.trustProxy,
+    genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
+      const incoming = request.headers['x-request-id'];
+
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    logger: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.register(options),
+    adapter,
+    {
+      bufferLogs: true,
+      abortOnError: false,
+      bodyParser: false,
+    },
+  );
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
+  app.setGlobalPrefix('api/v1', { exclude: ['health/live', 'health/ready', 'metrics'] });
+  app.useGlobalPipes(createValidationPipe());
+  app.useWebSocketAdapter(new ChatIoAdapter(app, config));
+  app.enableShutdownHooks();
+
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: config.bodyLimitBytes },
+    parseJsonBody,
+  );
+  await fastify.register(helmet, {
+    contentSecurityPolicy: config.openApiEnabled ? false : undefined,
+    hsts: { maxAge: 31_536_000, includeSubDomains: true },
+  });
+  fastify.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  if (config.openApiEnabled) {
+    setUpOpenApi(app);
+  }
+
+  return app;
+}
+
+/** JSON bodies, refusing keys that could pollute prototypes, each failure with its own code. */
+function parseJsonBody(
+  _request: unknown,
+  body: string | Buffer,
+  done: (error: Error | null, value?: unknown) => void,
+): void {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  if (text.trim() === '') {
+    done(null, undefined);
+
+    return;
+  }
+  try {
+    done(
+      null,
+      secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }),
+    );
+  } catch (error) {
+    const poisoned = /prototype|constructor/i.test((error as Error).message);
+    done(
+      new ProblemException(400, CommonErrorCode.InvalidJson, {
+        detail: poisoned
+          ? 'The body uses a forbidden key (__proto__ or constructor).'
+          : 'The request body is not valid JSON.',
+      }),
+    );
+  }
+}
+
+function setUpOpenApi(app: INestApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Parley API')
+      .setDescription(
+        'Multi-tenant AI customer-support backend. Errors are RFC 9457 problem details.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+    { extraModels: [ProblemView] },
+  );
+  const problem = { $ref: '#/components/schemas/ProblemView' };
+  for (const path of Object.values(document.paths)) {
+    for (const operation of Object.values(path) as { responses?: Record<string, unknown> }[]) {
+      if (operation && typeof operation === 'object' && operation.responses) {
+        operation.responses['4XX'] = {
+          description: 'Refused: RFC 9457 problem details with a stable code',
+          content: { 'application/problem+json': { schema: problem } },
+        };
+        operation.responses['5XX'] = {
+          description: 'Failed: problem details carrying the request id',
+          content: { 'application/problem+json': { schema: problem } },
+        };
+      }
+    }
+  }
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+}

@@ -1,0 +1,43 @@
+import { Controller, Get, HttpCode, HttpStatus, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+
+import { Policy } from '@parley/authz';
+import { DatabaseHealth } from '@parley/database';
+
+interface ReplyLike {
+  status(code: number): ReplyLike;
+  send(body: unknown): void;
+}
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(private readonly database: DatabaseHealth) {}
+
+  @Get('live')
+  @HttpCode(HttpStatus.OK)
+  @Policy.public()
+  @ApiOkResponse({ description: 'the process is up' })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Ready when the database answers and every migration this build knows has been applied. */
+  @Get('ready')
+  @Policy.public()
+  @ApiOkResponse({ description: 'the database is reachable and migrated' })
+  async ready(@Res() reply: ReplyLike): Promise<void> {
+    const database = await this.database.status();
+    const ready = database.reachable && database.pendingMigrations.length === 0;
+    reply.status(ready ? 200 : 503).send({
+      status: ready ? 'ok' : 'unavailable',
+      checks: {
+        database: database.reachable ? 'up' : 'down',
+        migrations:
+          database.pendingMigrations.length === 0
+            ? 'applied'
+            : `${database.pendingMigrations.length} pending`,
+      },
+    });
+  }
+}

@@ -1,0 +1,30 @@
+import { ConfigError, loadConfig } from '@parley/core';
+
+import { createApp } from './create-app';
+import { DemoSeed } from './demo-seed';
+
+async function bootstrap(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const app = await createApp({ config });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  await app.get(DemoSeed).seedIfEmpty(`http://${host}:${port}`);
+}
+
+bootstrap().catch((error: unknown) => {
+  process.stderr.write(
+    `Parley failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});

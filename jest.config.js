@@ -1,0 +1,42 @@
+'use strict';
+
+const esmOnly = [
+  '@nestjs',
+  'jose',
+  'file-type',
+  'strtok3',
+  'token-types',
+  'uint8array-extras',
+  '@tokenizer',
+  '@borewit',
+  'pg-boss',
+  'serialize-error',
+  'non-error',
+  'rrule-temporal',
+  'temporal-spec',
+];
+
+/** @type {import('jest').Config} */
+module.exports = {
+  rootDir: '.',
+  testEnvironment: 'node',
+  moduleFileExtensions: ['ts', 'js', 'json', 'mjs'],
+  testMatch: [
+    '<rootDir>/libs/**/*.spec.ts',
+    '<rootDir>/apps/**/*.spec.ts',
+    '<rootDir>/test/**/*.e2e-spec.ts',
+  ],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
+    '^.+\\.m?js$': '<rootDir>/test/jest/esm-to-cjs.js',
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleNameMapper: {
+    '^@parley/migrations$': '<rootDir>/migrations',
+    '^@parley/([a-z-]+)$': '<rootDir>/libs/$1/src',
+  },
+  globalSetup: '<rootDir>/test/jest/global-setup.ts',
+  setupFiles: ['<rootDir>/test/jest/setup-env.ts'],
+  maxWorkers: 2,
+  testTimeout: 60000,
+};

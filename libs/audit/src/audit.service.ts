@@ -1,0 +1,69 @@
+import { Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+
+import { Actor, Clock, RequestContext } from '@parley/core';
+import { TenantTransactions } from '@parley/database';
+
+import {
+  AuditEventTypes,
+  AuditTarget,
+  ChangeAuditAction,
+  ExplicitAuditAction,
+} from './audit-action';
+import { AuditEventEntity } from './audit-event.entity';
+
+export interface AuditEntryInput {
+  organizationId: string;
+  action: ExplicitAuditAction | ChangeAuditAction;
+  target?: AuditTarget;
+  changes?: string[];
+  metadata?: Record<string, unknown>;
+  actor?: Actor | null;
+}
+
+/** Writes audit entries in the same transaction as the change they record. */
+@Injectable()
+export class AuditService {
+  constructor(
+    private readonly context: RequestContext,
+    private readonly clock: Clock,
+    private readonly transactions: TenantTransactions,
+  ) {}
+
+  /** Records an explicit security event in the caller's organization transaction. */
+  async record<A extends ExplicitAuditAction>(
+    organizationId: string,
+    action: A,
+    metadata: AuditEventTypes[A],
+    target?: AuditTarget,
+    actor?: Actor | null,
+  ): Promise<void> {
+    await this.transactions.run(organizationId, (manager) =>
+      this.write(manager, {
+        organizationId,
+        action,
+        metadata: metadata as Record<string, unknown>,
+        target,
+        actor,
+      }),
+    );
+  }
+
+  /** Inserts one entry through the given transaction's manager. */
+  async write(manager: EntityManager, input: AuditEntryInput): Promise<void> {
+    const actor = input.actor === undefined ? this.context.actor : input.actor;
+    await manager.insert(AuditEventEntity, {
+      organizationId: input.organizationId,
+      occurredAt: this.clock.now(),
+      actorType: actor ? actor.type : 'anonymous',
+      actorId: actor ? actor.id : null,
+      action: input.action,
+      targetType: input.target?.type ?? null,
+      targetId: input.target?.id ?? null,
+      requestId: this.context.requestId ?? null,
+      ip: this.context.ip ?? null,
+      changes: input.changes ?? [],
+      metadata: (input.metadata ?? {}) as never,
+    });
+  }
+}

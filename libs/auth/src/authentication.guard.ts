@@ -1,0 +1,161 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+
+import { POLICY_KEY, RoutePolicy } from '@parley/authz';
+import { Actor, Clock, RequestContext } from '@parley/core';
+
+import { AuthErrorCode, AuthProblem } from './auth.errors';
+import { SessionsService } from './sessions.service';
+import { TokenKind, TokenService } from './token.service';
+
+interface HttpRequestLike {
+  headers: Record<string, string | string[] | undefined>;
+  query?: Record<string, unknown>;
+  actor?: Actor;
+  ip?: string;
+}
+
+export interface SocketAuthState {
+  actor?: Actor;
+  organizationId?: string;
+  expiresAt?: number;
+}
+
+const QUERY_TOKEN_KEYS = ['token', 'access_token', 'accessToken', 'api_key', 'apiKey'];
+
+/**
+ * Resolves the caller of every HTTP request and socket event: verifies the bearer token, then
+ * checks that the session it names is still active. Routes marked public need no token; a
+ * token sent in the query string is refused everywhere.
+ */
+@Injectable()
+export class AuthenticationGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly tokens: TokenService,
+    private readonly sessions: SessionsService,
+    private readonly context: RequestContext,
+    private readonly clock: Clock,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const policy = this.reflector.getAllAndOverride<RoutePolicy | undefined>(POLICY_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (context.getType() === 'ws') {
+      return this.checkSocket(context.switchToWs().getClient<{ data: SocketAuthState }>().data);
+    }
+    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    const userAgent = request.headers['user-agent'];
+    this.context.setClient(
+      request.ip,
+      typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined,
+    );
+    if (request.query && QUERY_TOKEN_KEYS.some((key) => key in (request.query as object))) {
+      throw new AuthProblem(
+        AuthErrorCode.TokenInQuery,
+        'Credentials are never accepted in the query string.',
+        400,
+      );
+    }
+    if (!policy || policy.audience.includes('public')) {
+      return true;
+    }
+    const header = request.headers.authorization;
+    const match =
+      typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]{20,4096})$/.exec(header) : null;
+    if (!match) {
+      throw new AuthProblem(
+        AuthErrorCode.InvalidToken,
+        'Send an access token as "Authorization: Bearer <token>".',
+      );
+    }
+    const accepted: TokenKind[] = policy.audience.flatMap((audience) =>
+      audience === 'user'
+        ? ['access' as const]
+        : audience === 'visitor'
+          ? ['visitor' as const]
+          : [],
+    );
+    const actor = await this.authenticate(match[1], accepted);
+    request.actor = actor.actor;
+    this.context.setOrganization(actor.organizationId);
+    this.context.setActor(actor.actor);
+
+    return true;
+  }
+
+  /** Verifies a token of one of the accepted kinds and the session it names. */
+  async authenticate(
+    token: string,
+    accepted: TokenKind[],
+  ): Promise<{ actor: Actor; organizationId: string; expiresAt: number }> {
+    const kind = this.tokens.kindOf(token);
+    if (!kind) {
+      throw new AuthProblem(AuthErrorCode.InvalidToken, 'The token is not valid.');
+    }
+    if (!accepted.includes(kind)) {
+      throw new AuthProblem(
+        AuthErrorCode.TokenNotAccepted,
+        'This kind of token is not accepted here.',
+      );
+    }
+    const claims = await this.tokens.verify(token, kind);
+    const session = await this.sessions.findActive(claims.organizationId, claims.sessionId);
+    if (!session) {
+      throw new AuthProblem(
+        AuthErrorCode.SessionEnded,
+        'The session of this token has ended; sign in again.',
+      );
+    }
+    if (
+      kind === 'access' &&
+      session.subjectType === 'user' &&
+      session.userId === claims.subject &&
+      session.role
+    ) {
+      return {
+        actor: { type: 'user', id: claims.subject, role: session.role, sessionId: session.id },
+        organizationId: claims.organizationId,
+        expiresAt: claims.expiresAt,
+      };
+    }
+    if (
+      kind === 'visitor' &&
+      session.subjectType === 'visitor' &&
+      session.contactId === claims.subject
+    ) {
+      return {
+        actor: {
+          type: 'visitor',
+          id: claims.subject,
+          contactId: claims.subject,
+          sessionId: session.id,
+        },
+        organizationId: claims.organizationId,
+        expiresAt: claims.expiresAt,
+      };
+    }
+    throw new AuthProblem(AuthErrorCode.InvalidToken, 'The token is not valid.');
+  }
+
+  private async checkSocket(state: SocketAuthState | undefined): Promise<boolean> {
+    const actor = state?.actor;
+    if (!actor || actor.type === 'system' || !state.organizationId) {
+      throw new AuthProblem(AuthErrorCode.InvalidToken, 'This socket is not authenticated.');
+    }
+    if (state.expiresAt !== undefined && state.expiresAt * 1000 <= this.clock.nowMs()) {
+      throw new AuthProblem(AuthErrorCode.TokenExpired, 'The token of this socket has expired.');
+    }
+    const session = await this.sessions.findActive(state.organizationId, actor.sessionId);
+    if (!session) {
+      throw new AuthProblem(AuthErrorCode.SessionEnded, 'The session of this socket has ended.');
+    }
+    if (actor.type === 'user' && session.role && session.role !== actor.role) {
+      state.actor = { ...actor, role: session.role };
+    }
+
+    return true;
+  }
+}

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+
+import { Inject, Injectable } from '@nestjs/common';
+
+import { APP_CONFIG, AppConfig, Clock, RequestContext, Role } from '@parley/core';
+import { TenantTransactions } from '@parley/database';
+
+import { SessionEntity } from './session.entity';
+
+export interface ActiveSession {
+  id: string;
+  organizationId: string;
+  subjectType: 'user' | 'visitor';
+  userId: string | null;
+  contactId: string | null;
+  role: Role | null;
+  expiresAt: number;
+}
+
+interface CachedSession {
+  session: ActiveSession;
+  checkedAt: number;
+}
+
+/**
+ * Server-side sessions named by every token. A session read from the database is trusted for at
+ * most SESSION_CACHE_MS (one second by default); ending a session evicts it here at once.
+ */
+@Injectable()
+export class SessionsService {
+  private readonly cache = new Map<string, CachedSession>();
+  private readonly endedListeners: ((sessionId: string) => void)[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly transactions: TenantTransactions,
+    private readonly clock: Clock,
+    private readonly context: RequestContext,
+  ) {}
+
+  /** Starts a session in the current tenant transaction and returns its id. */
+  async start(
+    subject: { userId: string } | { contactId: string },
+    lifetimeSeconds: number,
+  ): Promise<SessionEntity> {
+    const now = this.clock.now();
+    const session: SessionEntity = {
+      id: randomUUID(),
+      organizationId: this.context.organizationIdOrThrow(),
+      subjectType: 'userId' in subject ? 'user' : 'visitor',
+      userId: 'userId' in subject ? subject.userId : null,
+      contactId: 'contactId' in subject ? subject.contactId : null,
+      ip: this.context.ip ?? null,
+      userAgent: null,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
+      endedAt: null,
+      endReason: null,
+    };
+    await this.transactions.manager.insert(SessionEntity, session);
+
+    return session;
+  }
+
+  /** The session if it is still active, read in its organization's transaction. */
+  async findActive(organizationId: string, sessionId: string): Promise<ActiveSession | undefined> {
+    const now = this.clock.nowMs();
+    const cached = this.cache.get(sessionId);
+    if (
+      cached &&
+      cached.session.organizationId === organizationId &&
+      now - cached.checkedAt < this.config.sessionCacheMs
+    ) {
+      return cached.session.expiresAt > now ? cached.session : undefined;
+    }
+    const rows: {
+      id: string;
+      subject_type: 'user' | 'visitor';
+      user_id: string | null;
+      contact_id: string | null;
+      role: Role | null;
+      expires_at: Date;
+    }[] = await this.transactions.run(organizationId, (manager) =>
+      manager.query(
+        `select s.id, s.subject_type, s.user_id, s.contact_id, u.role, s.expires_at
+           from auth_sessions s left join users u on u.id = s.user_id
+          where s.id = $1 and s.ended_at is null and s.expires_at > $2`,
+        [sessionId, new Date(now)],
+      ),
+    );
+    const row = rows[0];
+    if (!row || (row.subject_type === 'user' && !row.role)) {
+      this.cache.delete(sessionId);
+
+      return undefined;
+    }
+    const session: ActiveSession = {
+      id: row.id,
+      organizationId,
+      subjectType: row.subject_type,
+      userId: row.user_id,
+      contactId: row.contact_id,
+      role: row.role,
+      expiresAt: new Date(row.expires_at).getTime(),
+    };
+    if (this.cache.size > 50_000) {
+      this.cache.clear();
+    }
+    this.cache.set(sessionId, { session, checkedAt: now });
+
+    return session;
+  }
+
+  /** Ends a session in the current tenant transaction; its tokens stop working at once here. */
+  async end(sessionId: string, reason: string): Promise<boolean> {
+    const result = await this.transactions.manager
+      .createQueryBuilder()
+      .update(SessionEntity)
+      .set({ endedAt: this.clock.now(), endReason: reason })
+      .where('id = :sessionId and ended_at is null', { sessionId })
+      .execute();
+    this.forget(sessionId);
+
+    return (result.affected ?? 0) > 0;
+  }
+
+  forget(sessionId: string): void {
+    this.cache.delete(sessionId);
+    for (const listener of this.endedListeners) {
+      listener(sessionId);
+    }
+  }
+
+  /** Called with the id of every session ended in this process (the gateway disconnects its sockets). */
+  onEnded(listener: (sessionId: string) => void): void {
+    this.endedListeners.push(listener);
+  }
+}

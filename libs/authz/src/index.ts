@@ -1,0 +1,4 @@
+export * from './ability.factory';
+export * from './authz.module';
+export * from './policy.decorator';
+export * from './policy.guard';

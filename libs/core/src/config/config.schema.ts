@@ -1,0 +1,291 @@
+import { isAbsolute, resolve } from 'node:path';
+
+export type NodeEnvironment = 'development' | 'test' | 'production';
+
+export interface AppConfig {
+  nodeEnv: NodeEnvironment;
+  production: boolean;
+  port: number;
+  host: string;
+  trustProxy: boolean;
+  databaseUrl: string | undefined;
+  databaseMigrationUrl: string | undefined;
+  databasePoolSize: number;
+  redisUrl: string | undefined;
+  dataDir: string;
+  signupEnabled: boolean;
+  demoSeed: boolean;
+  openApiEnabled: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  bodyLimitBytes: number;
+  jwtIssuer: string;
+  jwtAudience: string;
+  jwtPrivateKey: string | undefined;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  visitorTokenTtlSeconds: number;
+  sessionCacheMs: number;
+  metricsToken: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Entry<T> {
+  variable: string;
+  description: string;
+  secret?: boolean;
+  parse(raw: string | undefined, env: NodeEnvironment): T;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function integer(variable: string, fallback: number, min: number, max: number) {
+  return (raw: string | undefined): number => {
+    if (raw === undefined || raw === '') {
+      return fallback;
+    }
+    if (!/^\d+$/.test(raw)) {
+      throw new ConfigError(variable, `must be a whole number, got "${raw}"`);
+    }
+    const value = Number(raw);
+    if (value < min || value > max) {
+      throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
+    }
+
+    return value;
+  };
+}
+
+function flag(variable: string, fallback: (env: NodeEnvironment) => boolean) {
+  return (raw: string | undefined, env: NodeEnvironment): boolean => {
+    if (raw === undefined || raw === '') {
+      return fallback(env);
+    }
+    if (['true', '1', 'yes', 'on'].includes(raw.toLowerCase())) {
+      return true;
+    }
+    if (['false', '0', 'no', 'off'].includes(raw.toLowerCase())) {
+      return false;
+    }
+    throw new ConfigError(variable, `must be true or false, got "${raw}"`);
+  };
+}
+
+function text(fallback?: string) {
+  return (raw: string | undefined): string | undefined =>
+    raw === undefined || raw === '' ? fallback : raw;
+}
+
+function postgresUrl(variable: string) {
+  return (raw: string | undefined): string | undefined => {
+    if (raw === undefined || raw === '') {
+      return undefined;
+    }
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(variable, 'is not a valid URL');
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new ConfigError(variable, 'must start with postgres:// or postgresql://');
+    }
+
+    return raw;
+  };
+}
+
+/** Every variable the server reads, described once; `secret` entries are never logged. */
+export const CONFIG_SCHEMA = {
+  nodeEnv: {
+    variable: 'NODE_ENV',
+    description: 'development, test or production; production refuses generated secrets',
+    parse: (raw) => {
+      const value = raw === undefined || raw === '' ? 'development' : raw;
+      if (value !== 'development' && value !== 'test' && value !== 'production') {
+        throw new ConfigError('NODE_ENV', `must be development, test or production, got "${raw}"`);
+      }
+
+      return value;
+    },
+  } satisfies Entry<NodeEnvironment>,
+  port: {
+    variable: 'PORT',
+    description: 'HTTP and Socket.IO port',
+    parse: integer('PORT', 3000, 0, 65535),
+  } satisfies Entry<number>,
+  host: {
+    variable: 'HOST',
+    description: 'address to listen on (0.0.0.0 in containers)',
+    parse: (raw) => text('127.0.0.1')(raw) as string,
+  } satisfies Entry<string>,
+  trustProxy: {
+    variable: 'TRUST_PROXY',
+    description: 'trust X-Forwarded-For from the ingress',
+    parse: flag('TRUST_PROXY', () => false),
+  } satisfies Entry<boolean>,
+  databaseUrl: {
+    variable: 'DATABASE_URL',
+    description: 'runtime PostgreSQL connection; unset runs embedded PGlite',
+    secret: true,
+    parse: postgresUrl('DATABASE_URL'),
+  } satisfies Entry<string | undefined>,
+  databaseMigrationUrl: {
+    variable: 'DATABASE_MIGRATION_URL',
+    description: 'owner connection that runs migrations (defaults to DATABASE_URL)',
+    secret: true,
+    parse: postgresUrl('DATABASE_MIGRATION_URL'),
+  } satisfies Entry<string | undefined>,
+  databasePoolSize: {
+    variable: 'DATABASE_POOL_SIZE',
+    description: 'connections in the runtime pool',
+    parse: integer('DATABASE_POOL_SIZE', 10, 1, 200),
+  } satisfies Entry<number>,
+  redisUrl: {
+    variable: 'REDIS_URL',
+    description: 'Redis for shared rate limits and fan-out; unset means single instance',
+    secret: true,
+    parse: (raw) => {
+      if (raw === undefined || raw === '') {
+        return undefined;
+      }
+      if (!/^rediss?:\/\//.test(raw)) {
+        throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://');
+      }
+
+      return raw;
+    },
+  } satisfies Entry<string | undefined>,
+  dataDir: {
+    variable: 'PARLEY_DATA_DIR',
+    description: 'folder of the embedded database and generated development secrets',
+    parse: (raw) => {
+      const value = raw === undefined || raw === '' ? '.data' : raw;
+
+      return isAbsolute(value) ? value : resolve(process.cwd(), value);
+    },
+  } satisfies Entry<string>,
+  signupEnabled: {
+    variable: 'SIGNUP_ENABLED',
+    description: 'allow POST /api/v1/auth/signup (on by default outside production)',
+    parse: flag('SIGNUP_ENABLED', (env) => env !== 'production'),
+  } satisfies Entry<boolean>,
+  demoSeed: {
+    variable: 'DEMO_SEED',
+    description: 'create the demo organization on an empty database (never in production)',
+    parse: flag('DEMO_SEED', (env) => env === 'development'),
+  } satisfies Entry<boolean>,
+  openApiEnabled: {
+    variable: 'OPENAPI_ENABLED',
+    description: 'serve /api/docs and /api/docs-json (off by default in production)',
+    parse: flag('OPENAPI_ENABLED', (env) => env !== 'production'),
+  } satisfies Entry<boolean>,
+  logLevel: {
+    variable: 'LOG_LEVEL',
+    description: 'pino log level',
+    parse: (raw) => {
+      const value = raw === undefined || raw === '' ? 'info' : raw;
+      if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+        throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+      }
+
+      return value as AppConfig['logLevel'];
+    },
+  } satisfies Entry<AppConfig['logLevel']>,
+  bodyLimitBytes: {
+    variable: 'BODY_LIMIT_BYTES',
+    description: 'largest accepted request body',
+    parse: integer('BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
+  } satisfies Entry<number>,
+  jwtIssuer: {
+    variable: 'JWT_ISSUER',
+    description: 'iss of every token this server signs and accepts',
+    parse: (raw) => text('parley')(raw) as string,
+  } satisfies Entry<string>,
+  jwtAudience: {
+    variable: 'JWT_AUDIENCE',
+    description: 'aud of access tokens',
+    parse: (raw) => text('parley-api')(raw) as string,
+  } satisfies Entry<string>,
+  jwtPrivateKey: {
+    variable: 'JWT_PRIVATE_KEY',
+    description: 'ES256 private key (PKCS#8 PEM) that signs tokens; required in production',
+    secret: true,
+    parse: (raw) => {
+      if (raw === undefined || raw === '') {
+        return undefined;
+      }
+      if (!raw.includes('-----BEGIN PRIVATE KEY-----')) {
+        throw new ConfigError('JWT_PRIVATE_KEY', 'must be a PKCS#8 PEM private key');
+      }
+
+      return raw;
+    },
+  } satisfies Entry<string | undefined>,
+  accessTokenTtlSeconds: {
+    variable: 'ACCESS_TOKEN_TTL_SECONDS',
+    description: 'lifetime of access tokens',
+    parse: integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 3600),
+  } satisfies Entry<number>,
+  refreshTokenTtlSeconds: {
+    variable: 'REFRESH_TOKEN_TTL_SECONDS',
+    description: 'absolute lifetime of a login (refresh-token family)',
+    parse: integer('REFRESH_TOKEN_TTL_SECONDS', 12 * 3600, 300, 30 * 24 * 3600),
+  } satisfies Entry<number>,
+  visitorTokenTtlSeconds: {
+    variable: 'VISITOR_TOKEN_TTL_SECONDS',
+    description: 'lifetime of a widget visitor token',
+    parse: integer('VISITOR_TOKEN_TTL_SECONDS', 2 * 3600, 60, 24 * 3600),
+  } satisfies Entry<number>,
+  sessionCacheMs: {
+    variable: 'SESSION_CACHE_MS',
+    description: 'how long a checked session is trusted before it is read again',
+    parse: integer('SESSION_CACHE_MS', 1000, 0, 1000),
+  } satisfies Entry<number>,
+  metricsToken: {
+    variable: 'METRICS_TOKEN',
+    description: 'bearer token required by GET /metrics (unset: open, rely on network policy)',
+    secret: true,
+    parse: text(),
+  } satisfies Entry<string | undefined>,
+};
+
+type Schema = typeof CONFIG_SCHEMA;
+
+/** Reads and validates the environment once; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const nodeEnv = CONFIG_SCHEMA.nodeEnv.parse(env.NODE_ENV);
+  const values: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(CONFIG_SCHEMA) as [keyof Schema, Entry<unknown>][]) {
+    values[key] = entry.parse(env[entry.variable], nodeEnv);
+  }
+  const config = values as unknown as AppConfig;
+  config.production = nodeEnv === 'production';
+  config.databaseMigrationUrl ??= config.databaseUrl;
+  if (config.production) {
+    if (config.databaseUrl === undefined) {
+      throw new ConfigError('DATABASE_URL', 'is required in production');
+    }
+    if (config.jwtPrivateKey === undefined) {
+      throw new ConfigError('JWT_PRIVATE_KEY', 'is required in production');
+    }
+    if (config.demoSeed) {
+      throw new ConfigError('DEMO_SEED', 'cannot be on in production');
+    }
+  }
+
+  return config;
+}
+
+/** The names of secret variables, for redaction and documentation. */
+export const SECRET_VARIABLES = Object.values(CONFIG_SCHEMA)
+  .filter((entry) => 'secret' in entry && entry.secret)
+  .map((entry) => entry.variable);

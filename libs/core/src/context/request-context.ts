@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { ClsService, ClsServiceManager, ClsStore } from 'nestjs-cls';
+
+export type Role = 'admin' | 'manager' | 'agent' | 'viewer';
+
+export const ROLES: readonly Role[] = ['admin', 'manager', 'agent', 'viewer'];
+
+export type Actor =
+  | { type: 'user'; id: string; role: Role; sessionId: string; email?: string }
+  | { type: 'visitor'; id: string; contactId: string; sessionId: string }
+  | { type: 'system'; id: string };
+
+export interface ParleyStore extends ClsStore {
+  organizationId?: string;
+  actor?: Actor;
+  ip?: string;
+  userAgent?: string;
+}
+
+/** Typed access to the request's context: request id, organization, actor and client address. */
+@Injectable()
+export class RequestContext {
+  constructor(private readonly cls: ClsService<ParleyStore>) {}
+
+  static current(): RequestContext | undefined {
+    const cls = ClsServiceManager.getClsService<ParleyStore>();
+
+    return cls.isActive() ? new RequestContext(cls) : undefined;
+  }
+
+  get active(): boolean {
+    return this.cls.isActive();
+  }
+
+  get requestId(): string | undefined {
+    return this.cls.isActive() ? this.cls.getId() : undefined;
+  }
+
+  get organizationId(): string | undefined {
+    return this.cls.isActive() ? this.cls.get('organizationId') : undefined;
+  }
+
+  organizationIdOrThrow(): string {
+    const organizationId = this.organizationId;
+    if (!organizationId) {
+      throw new Error('No organization in the request context');
+    }
+
+    return organizationId;
+  }
+
+  get actor(): Actor | undefined {
+    return this.cls.isActive() ? this.cls.get('actor') : undefined;
+  }
+
+  get ip(): string | undefined {
+    return this.cls.isActive() ? this.cls.get('ip') : undefined;
+  }
+
+  setOrganization(organizationId: string): void {
+    this.cls.set('organizationId', organizationId);
+  }
+
+  setActor(actor: Actor): void {
+    this.cls.set('actor', actor);
+  }
+
+  setClient(ip: string | undefined, userAgent: string | undefined): void {
+    this.cls.set('ip', ip);
+    this.cls.set('userAgent', userAgent);
+  }
+
+  /** Runs work in a fresh context (jobs, start-up) with its own organization and actor. */
+  async run<T>(store: Partial<ParleyStore>, work: () => Promise<T>): Promise<T> {
+    return this.cls.run(async () => {
+      for (const [key, value] of Object.entries(store)) {
+        this.cls.set(key as keyof ParleyStore, value as never);
+      }
+
+      return work();
+    });
+  }
+}

@@ -1,0 +1,3 @@
+export * from './crypto.module';
+export * from './passwords';
+export * from './tokens';

@@ -1,0 +1,33 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import { ClsService } from 'nestjs-cls';
+import { Observable, firstValueFrom, from } from 'rxjs';
+
+import { ParleyStore } from '@parley/core';
+
+/**
+ * Wraps each authenticated HTTP request and socket event in one transaction for the caller's
+ * organization. Requests with no organization yet (signup, login, widget sessions) pass through
+ * and open their own once they know it.
+ */
+@Injectable()
+export class TenantTransactionInterceptor implements NestInterceptor {
+  constructor(
+    private readonly txHost: TransactionHost,
+    private readonly cls: ClsService<ParleyStore>,
+  ) {}
+
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (
+      !this.cls.isActive() ||
+      !this.cls.get('organizationId') ||
+      this.txHost.isTransactionActive()
+    ) {
+      return next.handle();
+    }
+
+    return from(
+      this.txHost.withTransaction(() => firstValueFrom(next.handle(), { defaultValue: undefined })),
+    );
+  }
+}

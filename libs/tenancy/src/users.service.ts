@@ -1,0 +1,126 @@
+import { Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+
+import { AuditService } from '@parley/audit';
+import { Clock, NotFoundProblem, RequestContext, Role } from '@parley/core';
+import { PasswordHasher } from '@parley/crypto';
+import { TenantTransactions } from '@parley/database';
+
+import { TenancyErrorCode, TenancyProblem, isUniqueViolation } from './tenancy.errors';
+import { UserView } from './tenancy.dto';
+import { UserEntity } from './user.entity';
+
+export function toUserView(user: UserEntity): UserView {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    lastLoginAt: user.lastLoginAt ? user.lastLoginAt.toISOString() : null,
+    createdAt: user.createdAt.toISOString(),
+  };
+}
+
+export interface NewUser {
+  email: string;
+  name: string;
+  role: Role;
+  password: string;
+}
+
+@Injectable()
+export class UsersService {
+  constructor(
+    private readonly transactions: TenantTransactions,
+    private readonly passwords: PasswordHasher,
+    private readonly context: RequestContext,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  private get manager(): EntityManager {
+    return this.transactions.manager;
+  }
+
+  async create(input: NewUser): Promise<UserEntity> {
+    const passwordHash = await this.passwords.hash(input.password);
+    const user = this.manager.create(UserEntity, {
+      organizationId: this.context.organizationIdOrThrow(),
+      email: input.email.toLowerCase(),
+      name: input.name,
+      role: input.role,
+      passwordHash,
+      lastLoginAt: null,
+    });
+    try {
+      await this.manager.save(UserEntity, user);
+    } catch (error) {
+      if (isUniqueViolation(error, 'users_email_per_organization')) {
+        throw new TenancyProblem(
+          TenancyErrorCode.EmailTaken,
+          'A member with this email already exists.',
+        );
+      }
+      throw error;
+    }
+
+    return user;
+  }
+
+  list(): Promise<UserEntity[]> {
+    return this.manager.find(UserEntity, { order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  async findOrThrow(id: string): Promise<UserEntity> {
+    const user = await this.manager.findOneBy(UserEntity, { id });
+    if (!user) {
+      throw new NotFoundProblem('user');
+    }
+
+    return user;
+  }
+
+  /** The member with this email and the password hash, for login only. */
+  findWithPasswordHash(email: string): Promise<UserEntity | null> {
+    return this.manager
+      .createQueryBuilder(UserEntity, 'user')
+      .addSelect('user.passwordHash')
+      .where('lower(user.email) = lower(:email)', { email })
+      .getOne();
+  }
+
+  async recordLogin(user: UserEntity): Promise<void> {
+    // A login is audited as a login, not as a change to the member.
+    await this.manager
+      .createQueryBuilder()
+      .update(UserEntity)
+      .set({ lastLoginAt: this.clock.now() })
+      .where('id = :id', { id: user.id })
+      .callListeners(false)
+      .execute();
+  }
+
+  async changeRole(id: string, role: Role): Promise<UserEntity> {
+    const user = await this.findOrThrow(id);
+    if (user.role === role) {
+      return user;
+    }
+    if (user.role === 'admin') {
+      const admins = await this.manager.countBy(UserEntity, { role: 'admin' });
+      if (admins <= 1) {
+        throw new TenancyProblem(TenancyErrorCode.LastAdmin, 'The last admin cannot be demoted.');
+      }
+    }
+    const from = user.role;
+    user.role = role;
+    await this.manager.save(UserEntity, user);
+    await this.audit.record(
+      user.organizationId,
+      'user.role_changed',
+      { from, to: role },
+      { type: 'user', id: user.id },
+    );
+
+    return user;
+  }
+}

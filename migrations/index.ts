@@ -1,0 +1,4 @@
+import { CreateTenantSchema1764806400000 } from './1764806400000-CreateTenantSchema';
+
+/** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
+export const MIGRATIONS = [CreateTenantSchema1764806400000];
