@@ -1,4 +1,33 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 
-@Module({})
+import { TenancyModule } from '@parley/tenancy';
+
+import { ChatGateway, SocketContextInterceptor } from './chat.gateway';
+import { ContactEntity } from './contact.entity';
+import { ContactsService } from './contacts.service';
+import { ConversationEntity } from './conversation.entity';
+import { ContactsController, ConversationsController } from './conversations.controller';
+import { ConversationsService } from './conversations.service';
+import { MessageEntity } from './message.entity';
+import { MessageBroadcaster } from './message-broadcaster';
+import { MessagesService } from './messages.service';
+import { WidgetController } from './widget.controller';
+
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([ContactEntity, ConversationEntity, MessageEntity]),
+    TenancyModule,
+  ],
+  controllers: [ContactsController, ConversationsController, WidgetController],
+  providers: [
+    ContactsService,
+    ConversationsService,
+    MessagesService,
+    MessageBroadcaster,
+    ChatGateway,
+    SocketContextInterceptor,
+  ],
+  exports: [ContactsService, ConversationsService, MessagesService],
+})
 export class ConversationsModule {}

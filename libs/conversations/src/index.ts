@@ -1,1 +1,5 @@
+export * from './contact.entity';
+export * from './conversation.entity';
+export * from './conversations.dto';
 export * from './conversations.module';
+export * from './message.entity';

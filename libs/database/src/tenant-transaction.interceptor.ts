@@ -5,6 +5,8 @@ import { Observable, firstValueFrom, from } from 'rxjs';
 
 import { ParleyStore } from '@parley/core';
 
+import { TenantTransactions } from './tenant-transactions';
+
 /**
  * Wraps each authenticated HTTP request and socket event in one transaction for the caller's
  * organization. Requests with no organization yet (signup, login, widget sessions) pass through
@@ -15,6 +17,7 @@ export class TenantTransactionInterceptor implements NestInterceptor {
   constructor(
     private readonly txHost: TransactionHost,
     private readonly cls: ClsService<ParleyStore>,
+    private readonly transactions: TenantTransactions,
   ) {}
 
   intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {

@@ -6,6 +6,8 @@ import { EntityManager } from 'typeorm';
 
 import { ParleyStore } from '@parley/core';
 
+const AFTER_COMMIT = 'afterCommit' as const;
+
 /**
  * Runs work inside one transaction scoped to one organization. Code reaches the database only
  * through `manager`, which is the open transaction's EntityManager.
@@ -45,6 +47,37 @@ export class TenantTransactions {
     }
     this.cls.set('organizationId', organizationId);
 
-    return this.txHost.withTransaction(() => work(this.txHost.tx));
+    return this.runThenFlush(() => this.txHost.withTransaction(() => work(this.txHost.tx)));
+  }
+
+  /** Runs `effect` once the outermost transaction has committed (never if it rolls back). */
+  afterCommit(effect: () => void): void {
+    if (!this.active) {
+      effect();
+
+      return;
+    }
+    const effects = this.cls.get(AFTER_COMMIT) ?? [];
+    effects.push(effect);
+    this.cls.set(AFTER_COMMIT, effects);
+  }
+
+  /** Wraps the outermost transaction: effects queued inside it run after it commits. */
+  async runThenFlush<T>(transaction: () => Promise<T>): Promise<T> {
+    this.cls.set(AFTER_COMMIT, []);
+    let result: T;
+    try {
+      result = await transaction();
+    } catch (error) {
+      this.cls.set(AFTER_COMMIT, []);
+      throw error;
+    }
+    const effects = this.cls.get(AFTER_COMMIT) ?? [];
+    this.cls.set(AFTER_COMMIT, []);
+    for (const effect of effects) {
+      effect();
+    }
+
+    return result;
   }
 }

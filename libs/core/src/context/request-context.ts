@@ -15,6 +15,7 @@ export interface ParleyStore extends ClsStore {
   actor?: Actor;
   ip?: string;
   userAgent?: string;
+  afterCommit?: (() => void)[];
 }
 
 /** Typed access to the request's context: request id, organization, actor and client address. */

@@ -1,0 +1,261 @@
+import {
+  ArgumentsHost,
+  CallHandler,
+  Catch,
+  ExceptionFilter,
+  ExecutionContext,
+  Injectable,
+  Logger,
+  NestInterceptor,
+  UseFilters,
+  UseInterceptors,
+} from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  OnGatewayConnection,
+  OnGatewayDisconnect,
+  OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import { ClsService } from 'nestjs-cls';
+import { Observable, from } from 'rxjs';
+import type { Namespace, Socket } from 'socket.io';
+
+import { AuthErrorCode, AuthenticationGuard, SessionsService, SocketAuthState } from '@parley/auth';
+import { Policy } from '@parley/authz';
+import {
+  Clock,
+  ParleyStore,
+  ProblemException,
+  RequestContext,
+  toProblem,
+  validatePayload,
+} from '@parley/core';
+import { TenantTransactions } from '@parley/database';
+
+import { ConversationsService } from './conversations.service';
+import { JoinConversationDto, RefreshSocketDto, SendMessageDto } from './conversations.dto';
+import { MessagesService } from './messages.service';
+import { MessageBroadcaster, conversationRoom } from './message-broadcaster';
+
+/** How long before expiry a socket is told to refresh its token. */
+const EXPIRY_WARNING_MS = 60_000;
+
+type ChatSocket = Socket & {
+  data: SocketAuthState & { timers?: NodeJS.Timeout[]; joined?: Set<string> };
+};
+
+function sessionRoom(sessionId: string): string {
+  return `session:${sessionId}`;
+}
+
+/** Every refusal on the socket is an ack with a stable code, never an unanswered event. */
+@Catch()
+export class SocketProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ChatGateway');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const [, , ack] = host.getArgs<[Socket, unknown, unknown]>();
+    const problem = toProblem(error, undefined);
+    if (problem.status >= 500) {
+      this.logger.error({ err: error }, 'socket event failed');
+    }
+    if (typeof ack === 'function') {
+      ack({ ok: false, error: { code: problem.code, message: problem.detail } });
+    }
+  }
+}
+
+/** Gives each socket event its own request context, filled from what the handshake proved. */
+@Injectable()
+export class SocketContextInterceptor implements NestInterceptor {
+  constructor(private readonly cls: ClsService<ParleyStore>) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const socket = context.switchToWs().getClient<ChatSocket>();
+
+    return from(
+      this.cls.run(
+        () =>
+          new Promise((resolve, reject) => {
+            this.cls.set('organizationId', socket.data.organizationId);
+            this.cls.set('actor', socket.data.actor);
+            this.cls.set('ip', socket.handshake.address);
+            next
+              .handle()
+              .subscribe({ next: resolve, error: reject, complete: () => resolve(undefined) });
+          }),
+      ),
+    );
+  }
+}
+
+@WebSocketGateway({ namespace: '/chat', cors: { origin: true, credentials: false } })
+@UseFilters(SocketProblemFilter)
+@UseInterceptors(SocketContextInterceptor)
+export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(ChatGateway.name);
+  private namespace: Namespace;
+
+  constructor(
+    private readonly authentication: AuthenticationGuard,
+    private readonly sessions: SessionsService,
+    private readonly transactions: TenantTransactions,
+    private readonly conversations: ConversationsService,
+    private readonly messages: MessagesService,
+    private readonly broadcaster: MessageBroadcaster,
+    private readonly clock: Clock,
+    private readonly context: RequestContext,
+  ) {}
+
+  afterInit(namespace: Namespace): void {
+    this.namespace = namespace;
+    this.broadcaster.attach(namespace);
+    namespace.use((socket, next) => {
+      this.authenticateHandshake(socket as ChatSocket).then(
+        () => next(),
+        (error: unknown) => {
+          const problem = toProblem(error, undefined);
+          const refusal = new Error(problem.detail) as Error & { data: unknown };
+          refusal.data = { code: problem.code };
+          next(refusal);
+        },
+      );
+    });
+    this.sessions.onEnded((sessionId) => {
+      namespace.in(sessionRoom(sessionId)).disconnectSockets(true);
+    });
+  }
+
+  handleConnection(socket: ChatSocket): void {
+    if (!socket.data.actor) {
+      socket.disconnect(true);
+
+      return;
+    }
+    void socket.join(sessionRoom(socket.data.actor.sessionId));
+    this.scheduleExpiry(socket);
+  }
+
+  handleDisconnect(socket: ChatSocket): void {
+    this.clearTimers(socket);
+  }
+
+  @SubscribeMessage('conversation:join')
+  @Policy.participant('read', 'Conversation')
+  async join(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() payload: unknown,
+  ): Promise<unknown> {
+    const input = await validatePayload(JoinConversationDto, payload);
+    const organizationId = this.context.organizationIdOrThrow();
+    const conversation = await this.transactions.run(organizationId, () =>
+      this.conversations.findReadableOrThrow(input.conversationId),
+    );
+    await socket.join(conversationRoom(conversation.id));
+
+    return { ok: true, conversationId: conversation.id };
+  }
+
+  @SubscribeMessage('message:send')
+  @Policy.participant('create', 'Message')
+  async send(
+    @ConnectedSocket() _socket: ChatSocket,
+    @MessageBody() payload: unknown,
+  ): Promise<unknown> {
+    const input = await validatePayload(SendMessageDto, payload);
+    const organizationId = this.context.organizationIdOrThrow();
+    const result = await this.transactions.run(organizationId, () =>
+      this.messages.send(input.conversationId, input.body, input.clientMessageId),
+    );
+
+    return { ok: true, message: result.message, duplicate: result.duplicate };
+  }
+
+  @SubscribeMessage('auth:refresh')
+  @Policy.participant('read', 'Conversation')
+  async refresh(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() payload: unknown,
+  ): Promise<unknown> {
+    const input = await validatePayload(RefreshSocketDto, payload);
+    const current = socket.data.actor;
+    const next = await this.authentication.authenticate(
+      input.token,
+      current?.type === 'visitor' ? ['visitor'] : ['access'],
+    );
+    if (
+      !current ||
+      next.actor.type !== current.type ||
+      next.actor.id !== current.id ||
+      next.organizationId !== socket.data.organizationId
+    ) {
+      throw new ProblemException(401, AuthErrorCode.InvalidToken, {
+        detail: 'The new token must belong to the same caller.',
+      });
+    }
+    if (
+      next.actor.type !== 'system' &&
+      current.type !== 'system' &&
+      next.actor.sessionId !== current.sessionId
+    ) {
+      await socket.leave(sessionRoom(current.sessionId));
+      await socket.join(sessionRoom(next.actor.sessionId));
+    }
+    socket.data.actor = next.actor;
+    socket.data.expiresAt = next.expiresAt;
+    this.scheduleExpiry(socket);
+
+    return { ok: true, expiresAt: new Date(next.expiresAt * 1000).toISOString() };
+  }
+
+  private async authenticateHandshake(socket: ChatSocket): Promise<void> {
+    const query = socket.handshake.query ?? {};
+    if ('token' in query || 'access_token' in query) {
+      throw new ProblemException(400, AuthErrorCode.TokenInQuery, {
+        detail: 'Send the token in the handshake auth payload, never in the query string.',
+      });
+    }
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    if (typeof token !== 'string' || token.length < 20 || token.length > 4096) {
+      throw new ProblemException(401, AuthErrorCode.InvalidToken, {
+        detail: 'A token is required in the handshake auth payload.',
+      });
+    }
+    const result = await this.authentication.authenticate(token, ['access', 'visitor']);
+    socket.data.actor = result.actor;
+    socket.data.organizationId = result.organizationId;
+    socket.data.expiresAt = result.expiresAt;
+  }
+
+  /** Warns a socket before its token expires and cuts it at expiry unless it refreshed. */
+  private scheduleExpiry(socket: ChatSocket): void {
+    this.clearTimers(socket);
+    const expiresAt = (socket.data.expiresAt ?? 0) * 1000;
+    const remaining = expiresAt - this.clock.nowMs();
+    const warnIn = Math.max(0, remaining - EXPIRY_WARNING_MS);
+    socket.data.timers = [
+      setTimeout(
+        () => socket.emit('auth:expiring', { expiresAt: new Date(expiresAt).toISOString() }),
+        warnIn,
+      ),
+      setTimeout(
+        () => {
+          socket.emit('auth:expired', { reason: 'token_expired' });
+          this.logger.debug({ socket: socket.id }, 'socket token expired; disconnecting');
+          socket.disconnect(true);
+        },
+        Math.max(0, remaining),
+      ),
+    ];
+  }
+
+  private clearTimers(socket: ChatSocket): void {
+    for (const timer of socket.data.timers ?? []) {
+      clearTimeout(timer);
+    }
+    socket.data.timers = [];
+  }
+}

@@ -1,0 +1,17 @@
+import { HttpStatus } from '@nestjs/common';
+
+import { ProblemException } from '@parley/core';
+
+export enum ConversationsErrorCode {
+  ContactEmailTaken = 'contact_email_taken',
+  AssigneeNotMember = 'assignee_not_member',
+  AssignOthersForbidden = 'assign_others_forbidden',
+  OriginNotAllowed = 'origin_not_allowed',
+  WidgetKeyUnknown = 'widget_key_unknown',
+}
+
+export class ConversationsProblem extends ProblemException {
+  constructor(code: ConversationsErrorCode, detail: string, status: number = HttpStatus.CONFLICT) {
+    super(status, code, { detail });
+  }
+}
