@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { ThrottlerGuard } from '@nestjs/throttler';
 import { ClsModule } from 'nestjs-cls';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -16,10 +17,12 @@ import {
   tenantTransactionPlugin,
 } from '@parley/database';
 import { MIGRATIONS } from '@parley/migrations';
+import { SecurityModule } from '@parley/security';
 import { TenancyModule } from '@parley/tenancy';
 
 import { DemoSeed } from './demo-seed';
 import { HealthController } from './health.controller';
+import { MetricsController } from './metrics.controller';
 
 export interface AppOptions {
   config: AppConfig;
@@ -52,12 +55,14 @@ export class AppModule {
         AuthzModule,
         TenancyModule,
         AuthModule,
+        SecurityModule,
         ConversationsModule,
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
         DemoSeed,
         { provide: APP_FILTER, useClass: ProblemFilter },
+        { provide: APP_GUARD, useExisting: ThrottlerGuard },
         { provide: APP_GUARD, useExisting: AuthenticationGuard },
         { provide: APP_GUARD, useExisting: PolicyGuard },
         { provide: APP_INTERCEPTOR, useClass: TenantTransactionInterceptor },

@@ -8,7 +8,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import secureJson from 'secure-json-parse';
 
-import { CommonErrorCode, ProblemException, createValidationPipe } from '@parley/core';
+import { CommonErrorCode, Metrics, ProblemException, createValidationPipe } from '@parley/core';
 
 import { AppModule, AppOptions } from './app.module';
 import { ChatIoAdapter } from './chat-io.adapter';
@@ -48,6 +48,8 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   app.enableShutdownHooks();
 
   const fastify = app.getHttpAdapter().getInstance();
+  // Fastify parses text/plain by default; a JSON API answers anything but JSON with 415.
+  fastify.removeContentTypeParser('text/plain');
   fastify.addContentTypeParser(
     'application/json',
     { parseAs: 'string', bodyLimit: config.bodyLimitBytes },
@@ -60,12 +62,54 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  fastify.addHook('onRequest', async (request, reply) => {
+    allowWidgetOrigin(request, reply);
+  });
+  const metrics = app.get(Metrics);
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions?.url ?? 'unmatched';
+    metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+  });
 
   if (config.openApiEnabled) {
     setUpOpenApi(app);
   }
 
   return app;
+}
+
+interface CorsRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+interface CorsReply {
+  header(name: string, value: string): CorsReply;
+  code(status: number): CorsReply;
+  send(body?: unknown): CorsReply;
+}
+
+/**
+ * The widget runs on the organizations' own sites, so its routes answer cross-origin requests.
+ * The browser is told any origin may ask; each handler then refuses an origin that is not on the
+ * organization's allow-list, which the browser cannot forge.
+ */
+function allowWidgetOrigin(request: CorsRequest, reply: CorsReply): void {
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string' || !request.url.startsWith('/api/v1/widget/')) {
+    return;
+  }
+  reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+  if (request.method === 'OPTIONS') {
+    reply
+      .header('access-control-allow-methods', 'POST')
+      .header('access-control-allow-headers', 'authorization, content-type, x-request-id')
+      .header('access-control-max-age', '600')
+      .code(204)
+      .send();
+  }
 }
 
 /** JSON bodies, refusing keys that could pollute prototypes, each failure with its own code. */

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, HttpStatus, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, HttpStatus, Logger, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 
 import { Policy } from '@parley/authz';
@@ -12,6 +12,8 @@ interface ReplyLike {
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
+
   constructor(private readonly database: DatabaseHealth) {}
 
   @Get('live')
@@ -28,6 +30,9 @@ export class HealthController {
   @ApiOkResponse({ description: 'the database is reachable and migrated' })
   async ready(@Res() reply: ReplyLike): Promise<void> {
     const database = await this.database.status();
+    if (!database.reachable) {
+      this.logger.warn({ reason: database.error }, 'readiness check: database unreachable');
+    }
     const ready = database.reachable && database.pendingMigrations.length === 0;
     reply.status(ready ? 200 : 503).send({
       status: ready ? 'ok' : 'unavailable',

@@ -9,6 +9,7 @@ import {
 
 import { Policy } from '@parley/authz';
 import { NotFoundProblem, RequestContext } from '@parley/core';
+import { CredentialRoute } from '@parley/security';
 import { OrganizationsService, UsersService } from '@parley/tenancy';
 
 import { LoginDto, MeView, RefreshDto, SignupDto, SignupView, TokenPairView } from './auth.dto';
@@ -23,6 +24,7 @@ export class AuthController {
   ) {}
 
   @Post('signup')
+  @CredentialRoute()
   @HttpCode(201)
   @Policy.public()
   @ApiCreatedResponse({ type: SignupView })
@@ -31,6 +33,7 @@ export class AuthController {
   }
 
   @Post('login')
+  @CredentialRoute()
   @HttpCode(200)
   @Policy.public()
   @ApiOkResponse({ type: TokenPairView })
@@ -39,6 +42,7 @@ export class AuthController {
   }
 
   @Post('refresh')
+  @CredentialRoute()
   @HttpCode(200)
   @Policy.public()
   @ApiOkResponse({ type: TokenPairView })

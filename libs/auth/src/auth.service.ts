@@ -125,7 +125,8 @@ export class AuthService {
     }
     const outcome = await this.transactions.run(organizationId, async (manager) => {
       const now = this.clock.now();
-      const consumed: { session_id: string }[] = await manager.query(
+      // TypeORM 1 answers a raw UPDATE with [rows, affected count], not with the rows alone.
+      const [consumed]: [{ session_id: string }[], number] = await manager.query(
         `update refresh_tokens set consumed_at = $2
           where token_hash = $1 and consumed_at is null and expires_at > $2
         returning session_id`,

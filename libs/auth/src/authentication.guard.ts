@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 
 import { POLICY_KEY, RoutePolicy } from '@parley/authz';
-import { Actor, Clock, RequestContext } from '@parley/core';
+import { Actor, Clock, Metrics, ProblemException, RequestContext } from '@parley/core';
 
 import { AuthErrorCode, AuthProblem } from './auth.errors';
 import { SessionsService } from './sessions.service';
@@ -36,9 +36,21 @@ export class AuthenticationGuard implements CanActivate {
     private readonly sessions: SessionsService,
     private readonly context: RequestContext,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    try {
+      return await this.resolveCaller(context);
+    } catch (error) {
+      this.metrics.authFailures.inc({
+        code: error instanceof ProblemException ? error.code : 'error',
+      });
+      throw error;
+    }
+  }
+
+  private async resolveCaller(context: ExecutionContext): Promise<boolean> {
     const policy = this.reflector.getAllAndOverride<RoutePolicy | undefined>(POLICY_KEY, [
       context.getHandler(),
       context.getClass(),

@@ -51,7 +51,7 @@ export class SessionsService {
       userId: 'userId' in subject ? subject.userId : null,
       contactId: 'contactId' in subject ? subject.contactId : null,
       ip: this.context.ip ?? null,
-      userAgent: null,
+      userAgent: this.context.userAgent ?? null,
       createdAt: now,
       lastSeenAt: now,
       expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),

@@ -25,8 +25,13 @@ export interface TokenClaims {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Verified tokens kept so a hot token is not re-verified on every request; bounded in size. */
+const VERIFIED_CACHE_LIMIT = 20_000;
+
 @Injectable()
 export class TokenService {
+  private readonly verified = new Map<string, TokenClaims>();
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
@@ -87,6 +92,23 @@ export class TokenService {
 
   /** Verifies signature, algorithm, key id, issuer, audience, type and times (30 s skew). */
   async verify(token: string, kind: TokenKind): Promise<TokenClaims> {
+    const cached = this.verified.get(token);
+    if (cached && cached.kind === kind) {
+      if (cached.expiresAt + 30 > this.clock.nowSeconds()) {
+        return cached;
+      }
+      this.verified.delete(token);
+    }
+    const claims = await this.verifyUncached(token, kind);
+    if (this.verified.size >= VERIFIED_CACHE_LIMIT) {
+      this.verified.clear();
+    }
+    this.verified.set(token, claims);
+
+    return claims;
+  }
+
+  private async verifyUncached(token: string, kind: TokenKind): Promise<TokenClaims> {
     const audience = kind === 'access' ? this.config.jwtAudience : this.visitorAudience;
     const typ = kind === 'access' ? ACCESS_TOKEN_TYPE : VISITOR_TOKEN_TYPE;
     let payload: JWTPayload;

@@ -23,13 +23,15 @@ import { ClsService } from 'nestjs-cls';
 import { Observable, from } from 'rxjs';
 import type { Namespace, Socket } from 'socket.io';
 
-import { AuthErrorCode, AuthenticationGuard, SessionsService, SocketAuthState } from '@parley/auth';
+import { AuthErrorCode, AuthenticationGuard, SessionsService } from '@parley/auth';
 import { Policy } from '@parley/authz';
 import {
   Clock,
   ParleyStore,
   ProblemException,
+  Metrics,
   RequestContext,
+  safeError,
   toProblem,
   validatePayload,
 } from '@parley/core';
@@ -39,13 +41,10 @@ import { ConversationsService } from './conversations.service';
 import { JoinConversationDto, RefreshSocketDto, SendMessageDto } from './conversations.dto';
 import { MessagesService } from './messages.service';
 import { MessageBroadcaster, conversationRoom } from './message-broadcaster';
+import { ChatSocket, SocketHandshake } from './socket-handshake';
 
 /** How long before expiry a socket is told to refresh its token. */
 const EXPIRY_WARNING_MS = 60_000;
-
-type ChatSocket = Socket & {
-  data: SocketAuthState & { timers?: NodeJS.Timeout[]; joined?: Set<string> };
-};
 
 function sessionRoom(sessionId: string): string {
   return `session:${sessionId}`;
@@ -60,7 +59,7 @@ export class SocketProblemFilter implements ExceptionFilter {
     const [, , ack] = host.getArgs<[Socket, unknown, unknown]>();
     const problem = toProblem(error, undefined);
     if (problem.status >= 500) {
-      this.logger.error({ err: error }, 'socket event failed');
+      this.logger.error({ err: safeError(error) }, 'socket event failed');
     }
     if (typeof ack === 'function') {
       ack({ ok: false, error: { code: problem.code, message: problem.detail } });
@@ -108,16 +107,19 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly broadcaster: MessageBroadcaster,
     private readonly clock: Clock,
     private readonly context: RequestContext,
+    private readonly metrics: Metrics,
+    private readonly handshake: SocketHandshake,
   ) {}
 
   afterInit(namespace: Namespace): void {
     this.namespace = namespace;
     this.broadcaster.attach(namespace);
     namespace.use((socket, next) => {
-      this.authenticateHandshake(socket as ChatSocket).then(
+      this.handshake.authenticate(socket as ChatSocket).then(
         () => next(),
         (error: unknown) => {
           const problem = toProblem(error, undefined);
+          this.metrics.authFailures.inc({ code: problem.code });
           const refusal = new Error(problem.detail) as Error & { data: unknown };
           refusal.data = { code: problem.code };
           next(refusal);
@@ -137,10 +139,14 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     }
     void socket.join(sessionRoom(socket.data.actor.sessionId));
     this.scheduleExpiry(socket);
+    this.metrics.socketConnections.inc();
   }
 
   handleDisconnect(socket: ChatSocket): void {
     this.clearTimers(socket);
+    if (socket.data.actor) {
+      this.metrics.socketConnections.dec();
+    }
   }
 
   @SubscribeMessage('conversation:join')
@@ -209,25 +215,6 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     this.scheduleExpiry(socket);
 
     return { ok: true, expiresAt: new Date(next.expiresAt * 1000).toISOString() };
-  }
-
-  private async authenticateHandshake(socket: ChatSocket): Promise<void> {
-    const query = socket.handshake.query ?? {};
-    if ('token' in query || 'access_token' in query) {
-      throw new ProblemException(400, AuthErrorCode.TokenInQuery, {
-        detail: 'Send the token in the handshake auth payload, never in the query string.',
-      });
-    }
-    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-    if (typeof token !== 'string' || token.length < 20 || token.length > 4096) {
-      throw new ProblemException(401, AuthErrorCode.InvalidToken, {
-        detail: 'A token is required in the handshake auth payload.',
-      });
-    }
-    const result = await this.authentication.authenticate(token, ['access', 'visitor']);
-    socket.data.actor = result.actor;
-    socket.data.organizationId = result.organizationId;
-    socket.data.expiresAt = result.expiresAt;
   }
 
   /** Warns a socket before its token expires and cuts it at expiry unless it refreshed. */

@@ -12,6 +12,7 @@ import { ConversationsService } from './conversations.service';
 import { MessageEntity } from './message.entity';
 import { MessageBroadcaster } from './message-broadcaster';
 import { MessagesService } from './messages.service';
+import { SocketHandshake } from './socket-handshake';
 import { WidgetController } from './widget.controller';
 
 @Module({
@@ -27,6 +28,7 @@ import { WidgetController } from './widget.controller';
     MessageBroadcaster,
     ChatGateway,
     SocketContextInterceptor,
+    SocketHandshake,
   ],
   exports: [ContactsService, ConversationsService, MessagesService],
 })

@@ -2,15 +2,33 @@ import { Injectable } from '@nestjs/common';
 
 import { AuditService } from '@parley/audit';
 import { AbilityFactory, subjectOf } from '@parley/authz';
-import { Clock, ForbiddenProblem, RequestContext } from '@parley/core';
+import { Clock, ForbiddenProblem, Metrics, NotFoundProblem, RequestContext } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
-import { ConversationEntity } from './conversation.entity';
-import { ConversationsService } from './conversations.service';
 import { MessageView } from './conversations.dto';
 import { AuthorType, MessageEntity } from './message.entity';
 import { MessageBroadcaster } from './message-broadcaster';
 import { toMessageView } from './views';
+
+interface SendRow {
+  conversation_id: string;
+  organization_id: string;
+  contact_id: string;
+  assignee_id: string | null;
+  id: string | null;
+  created_at: Date | null;
+}
+
+interface MessagePageRow {
+  organization_id: string;
+  contact_id: string;
+  assignee_id: string | null;
+  id: string | null;
+  author_type: string | null;
+  author_id: string | null;
+  body: string | null;
+  created_at: Date | null;
+}
 
 export interface SendResult {
   message: MessageView;
@@ -22,41 +40,70 @@ export class MessagesService {
   constructor(
     private readonly transactions: TenantTransactions,
     private readonly context: RequestContext,
-    private readonly conversations: ConversationsService,
     private readonly abilities: AbilityFactory,
     private readonly audit: AuditService,
     private readonly broadcaster: MessageBroadcaster,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
    * Stores a message from the caller and broadcasts it once the transaction commits. A retried
    * send with the same clientMessageId returns the stored message and writes nothing.
+   *
+   * The conversation lookup, the insert and its audit entry are one statement; the caller's
+   * right to write is then checked on the conversation row that came back, and a refusal throws,
+   * which rolls the whole transaction back, so nothing refused is ever committed or broadcast.
    */
-  async send(conversationId: string, body: string, clientMessageId?: string): Promise<SendResult> {
-    const conversation = await this.conversations.findReadableOrThrow(conversationId);
-    const author = this.authorOrThrow(conversation);
-    const manager = this.transactions.manager;
-    const inserted = await manager
-      .createQueryBuilder()
-      .insert()
-      .into(MessageEntity)
-      .values({
-        organizationId: conversation.organizationId,
-        conversationId,
-        authorType: author.type,
-        authorId: author.id,
+  async send(requestedId: string, body: string, clientMessageId?: string): Promise<SendResult> {
+    const author = this.authorOf();
+    const now = this.clock.now();
+    const audit = this.audit.entry({ organizationId: '', action: 'message.created' });
+    const rows: SendRow[] = await this.transactions.manager.query(
+      `with c as (
+         select id, organization_id, contact_id, assignee_id from conversations where id = $1
+       ), m as (
+         insert into messages (organization_id, conversation_id, author_type, author_id, body, client_message_id, created_at)
+         select c.organization_id, c.id, $2, $3, $4, $5, $6 from c
+         on conflict do nothing
+         returning id, created_at
+       ), a as (
+         insert into audit_events
+           (organization_id, occurred_at, actor_type, actor_id, action, target_type, target_id, request_id, ip, metadata)
+         select c.organization_id, $6, $7, $8, 'message.created', 'message', m.id::text, $9, $10,
+                jsonb_build_object('conversationId', c.id)
+           from m, c
+       )
+       select c.id as conversation_id, c.organization_id, c.contact_id, c.assignee_id, m.id, m.created_at
+         from c left join m on true`,
+      [
+        requestedId,
+        author.type,
+        author.id,
         body,
-        clientMessageId: clientMessageId ?? null,
-        createdAt: this.clock.now(),
-      })
-      .orIgnore()
-      .returning('*')
-      .callListeners(false)
-      .execute();
-    const row = (inserted.raw as Record<string, unknown>[])[0];
-    if (!row) {
-      const existing = await manager.findOneByOrFail(MessageEntity, {
+        clientMessageId ?? null,
+        now,
+        audit.actorType,
+        audit.actorId,
+        audit.requestId,
+        audit.ip,
+      ],
+    );
+    const row = rows[0];
+    // The stored id, not the one asked for: a UUID in upper case names the same row, but the
+    // broadcast room and the returned view must carry the canonical spelling.
+    const conversation = row
+      ? {
+          id: row.conversation_id,
+          organizationId: row.organization_id,
+          contactId: row.contact_id,
+          assigneeId: row.assignee_id,
+        }
+      : undefined;
+    this.authorizeOrThrow(conversation);
+    const conversationId = (conversation as { id: string }).id;
+    if (!row.id) {
+      const existing = await this.transactions.manager.findOneByOrFail(MessageEntity, {
         conversationId,
         authorType: author.type,
         authorId: author.id,
@@ -65,63 +112,104 @@ export class MessagesService {
 
       return { message: toMessageView(existing), duplicate: true };
     }
-    const message = toMessageView(
-      manager.create(MessageEntity, {
-        id: row.id as string,
-        conversationId,
-        authorType: author.type,
-        authorId: author.id,
-        body,
-        createdAt: row.created_at as Date,
-      }),
-    );
-    await this.audit.write(manager, {
-      organizationId: conversation.organizationId,
-      action: 'message.created',
-      target: { type: 'message', id: message.id },
-      metadata: { conversationId },
+    const message: MessageView = {
+      id: row.id,
+      conversationId,
+      authorType: author.type,
+      authorId: author.id,
+      body,
+      createdAt: new Date(row.created_at as Date).toISOString(),
+    };
+    this.transactions.afterCommit(() => {
+      this.metrics.messages.inc({ author_type: author.type });
+      this.broadcaster.publish(message);
     });
-    this.transactions.afterCommit(() => this.broadcaster.publish(message));
 
     return { message, duplicate: false };
   }
 
+  /**
+   * One page of a conversation's messages, oldest first. The conversation row and the page come
+   * back in one query; the caller's right to read is then checked on that row.
+   */
   async list(conversationId: string, limit: number, after?: string): Promise<MessageView[]> {
-    await this.conversations.findReadableOrThrow(conversationId);
-    const builder = this.transactions.manager
-      .createQueryBuilder(MessageEntity, 'message')
-      .where('message.conversationId = :conversationId', { conversationId })
-      .orderBy('message.createdAt', 'ASC')
-      .addOrderBy('message.id', 'ASC')
-      .limit(limit);
-    if (after) {
-      builder.andWhere(
-        '(message.createdAt, message.id) > (select m.created_at, m.id from messages m where m.id = :after)',
-        { after },
-      );
+    const rows: MessagePageRow[] = await this.transactions.manager.query(
+      `select c.organization_id, c.contact_id, c.assignee_id,
+              m.id, m.author_type, m.author_id, m.body, m.created_at
+         from conversations c
+         left join lateral (
+           select id, author_type, author_id, body, created_at
+             from messages
+            where organization_id = c.organization_id and conversation_id = c.id
+              and ($3::uuid is null or (created_at, id) > (select created_at, id from messages where id = $3::uuid))
+            order by created_at, id
+            limit $2
+         ) m on true
+        where c.id = $1`,
+      [conversationId, limit, after ?? null],
+    );
+    const conversation = rows[0];
+    const ability = this.abilities.forActor(this.context.actor);
+    if (
+      !conversation ||
+      !ability.can(
+        'read',
+        subjectOf('Conversation', {
+          organizationId: conversation.organization_id,
+          contactId: conversation.contact_id,
+          assigneeId: conversation.assignee_id,
+        }),
+      )
+    ) {
+      throw new NotFoundProblem('conversation');
     }
 
-    return (await builder.getMany()).map(toMessageView);
+    return rows
+      .filter((row) => row.id !== null)
+      .map((row) => ({
+        id: row.id as string,
+        // PostgreSQL spells a uuid in lower case; the path may not have.
+        conversationId: conversationId.toLowerCase(),
+        authorType: row.author_type as AuthorType,
+        authorId: row.author_id,
+        body: row.body as string,
+        createdAt: new Date(row.created_at as Date).toISOString(),
+      }));
   }
 
-  private authorOrThrow(conversation: ConversationEntity): { type: AuthorType; id: string } {
+  /** Who writes: a visitor writes as its contact, a member as an agent. */
+  private authorOf(): { type: AuthorType; id: string } {
+    const actor = this.context.actor;
+    if (!actor || actor.type === 'system') {
+      throw new ForbiddenProblem('You may not write in this conversation.');
+    }
+
+    return actor.type === 'visitor'
+      ? { type: 'contact', id: actor.contactId }
+      : { type: 'agent', id: actor.id };
+  }
+
+  /** 404 when the caller may not even read the conversation, 403 when it may read but not write. */
+  private authorizeOrThrow(
+    conversation:
+      { organizationId: string; contactId: string; assigneeId: string | null } | undefined,
+  ): void {
     const actor = this.context.actor;
     const ability = this.abilities.forActor(actor);
+    if (!conversation || !ability.can('read', subjectOf('Conversation', conversation))) {
+      throw new NotFoundProblem('conversation');
+    }
     const record = subjectOf('Message', {
       organizationId: conversation.organizationId,
       conversationContactId: conversation.contactId,
       conversationAssigneeId: conversation.assigneeId,
     });
-    if (!actor || actor.type === 'system' || !ability.can('create', record)) {
+    if (!ability.can('create', record)) {
       throw new ForbiddenProblem(
         actor?.type === 'user' && actor.role === 'viewer'
           ? 'Viewers read conversations but never write in them.'
           : 'You may not write in this conversation.',
       );
     }
-
-    return actor.type === 'visitor'
-      ? { type: 'contact', id: actor.contactId }
-      : { type: 'agent', id: actor.id };
   }
 }

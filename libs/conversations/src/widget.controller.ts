@@ -6,6 +6,7 @@ import { SessionsService, TokenService } from '@parley/auth';
 import { Policy } from '@parley/authz';
 import { RequestContext } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
+import { CredentialRoute } from '@parley/security';
 import { OrganizationsService } from '@parley/tenancy';
 
 import { ContactsService } from './contacts.service';
@@ -35,6 +36,7 @@ export class WidgetController {
   ) {}
 
   @Post('sessions')
+  @CredentialRoute()
   @HttpCode(201)
   @Policy.public()
   @ApiHeader({
@@ -58,8 +60,7 @@ export class WidgetController {
     }
 
     return this.transactions.run(organizationId, async () => {
-      const organization = await this.organizations.currentOrThrow();
-      if (!organization.widgetAllowedOrigins.includes(origin.toLowerCase())) {
+      if (!(await this.originAllowed(origin))) {
         throw refusal;
       }
       const contact = await this.contacts.createAnonymous();
@@ -94,7 +95,10 @@ export class WidgetController {
   @Policy.visitor('create', 'Conversation')
   @ApiBearerAuth()
   @ApiCreatedResponse({ type: ConversationView })
-  async openConversation(@Body() input: OpenWidgetConversationDto): Promise<ConversationView> {
+  async openConversation(
+    @Body() input: OpenWidgetConversationDto,
+    @Headers('origin') origin?: string,
+  ): Promise<ConversationView> {
     const actor = this.context.actor;
     if (actor?.type !== 'visitor') {
       throw new ConversationsProblem(
@@ -103,7 +107,21 @@ export class WidgetController {
         403,
       );
     }
+    if (origin !== undefined && !(await this.originAllowed(origin))) {
+      throw new ConversationsProblem(
+        ConversationsErrorCode.OriginNotAllowed,
+        'This origin may not use the widget.',
+        403,
+      );
+    }
 
     return toConversationView(await this.conversations.open(actor.contactId, input.subject));
+  }
+
+  /** True when the origin is on the current organization's widget allow-list. */
+  private async originAllowed(origin: string): Promise<boolean> {
+    const organization = await this.organizations.currentOrThrow();
+
+    return organization.widgetAllowedOrigins.includes(origin.toLowerCase());
   }
 }

@@ -7,3 +7,5 @@ export * from './logging/logging';
 export * from './time/clock';
 export * from './validation/validation';
 export * from './core.module';
+export * from './metrics/metrics';
+export * from './logging/safe-error';

@@ -53,7 +53,7 @@ export async function probeLogin(
       owns: boolean;
     }>(
       `select current_user as user, r.rolsuper, r.rolbypassrls,
-              exists (select 1 from pg_tables t where t.schemaname = 'public' and t.tableowner = current_user) as owns
+              exists (select 1 from pg_tables t where t.schemaname = 'public' and pg_has_role(current_user, t.tableowner, 'USAGE')) as owns
          from pg_roles r where r.rolname = current_user`,
     );
     const row = rows[0];
@@ -64,7 +64,11 @@ export async function probeLogin(
       return { user: row.user, canBypass: true, reason: 'has BYPASSRLS' };
     }
     if (row.owns) {
-      return { user: row.user, canBypass: true, reason: 'owns the tables' };
+      return {
+        user: row.user,
+        canBypass: true,
+        reason: 'owns the tables or inherits from their owner',
+      };
     }
 
     return { user: row.user, canBypass: false };
@@ -185,7 +189,10 @@ async function connectEmbedded(
     dataSource,
     embedded: session,
     close: async () => {
-      await dataSource.destroy();
+      // @nestjs/typeorm destroys the data source on shutdown before this runs.
+      if (dataSource.isInitialized) {
+        await dataSource.destroy();
+      }
       await session.db.close();
       unlock();
     },

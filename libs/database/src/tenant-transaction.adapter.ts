@@ -1,6 +1,6 @@
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { ClsServiceManager } from 'nestjs-cls';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
 export const ORGANIZATION_SETTING = 'app.organization_id';
 
@@ -13,15 +13,56 @@ export class MissingTenantError extends Error {
   }
 }
 
-/** Sets the organization for row-level security as the first statement of a transaction. */
-export async function setTenant(
-  manager: EntityManager,
-  organizationId: string | undefined,
+/**
+ * Starts a transaction whose first statement sets the tenant, in one round trip: TypeORM's own
+ * START TRANSACTION is sent together with set_config as one simple-protocol query. The id is
+ * checked against the UUID pattern before it is written into the SQL text.
+ */
+async function startTenantTransaction(
+  queryRunner: QueryRunner,
+  organizationId: string,
 ): Promise<void> {
-  if (!organizationId || !UUID.test(organizationId)) {
+  if (!UUID.test(organizationId)) {
     throw new MissingTenantError();
   }
-  await manager.query(`select set_config('${ORGANIZATION_SETTING}', $1, true)`, [organizationId]);
+  const query = queryRunner.query;
+  queryRunner.query = ((sql: string, ...rest: unknown[]) => {
+    queryRunner.query = query;
+    const text =
+      sql === 'START TRANSACTION'
+        ? `START TRANSACTION; SELECT set_config('${ORGANIZATION_SETTING}', '${organizationId}', true)`
+        : sql;
+
+    return (query as (...args: unknown[]) => Promise<unknown>).call(queryRunner, text, ...rest);
+  }) as typeof query;
+  try {
+    await queryRunner.startTransaction();
+  } finally {
+    queryRunner.query = query;
+  }
+}
+
+/** Runs `work` in one tenant transaction on its own query runner, as EntityManager.transaction does. */
+export async function runTenantTransaction<T>(
+  dataSource: DataSource,
+  organizationId: string,
+  work: (manager: EntityManager) => Promise<T>,
+): Promise<T> {
+  const queryRunner = dataSource.createQueryRunner();
+  try {
+    await startTenantTransaction(queryRunner, organizationId);
+    const result = await work(queryRunner.manager);
+    await queryRunner.commitTransaction();
+
+    return result;
+  } catch (error) {
+    if (queryRunner.isTransactionActive) {
+      await queryRunner.rollbackTransaction().catch(() => undefined);
+    }
+    throw error;
+  } finally {
+    await queryRunner.release();
+  }
 }
 
 /**
@@ -34,15 +75,14 @@ export class TenantTransactionalAdapter extends TransactionalAdapterTypeOrm {
   constructor(options: { dataSourceToken: unknown }) {
     super(options as ConstructorParameters<typeof TransactionalAdapterTypeOrm>[0]);
     this.optionsFactory = (dataSource: DataSource) => ({
-      wrapWithTransaction: async (options, fn, setClient) => {
+      wrapWithTransaction: async (_options, fn, setClient) => {
         const organizationId = ClsServiceManager.getClsService().get('organizationId') as
           string | undefined;
         if (!organizationId) {
           throw new MissingTenantError();
         }
 
-        return dataSource.transaction(options?.isolationLevel as never, async (manager) => {
-          await setTenant(manager, organizationId);
+        return runTenantTransaction(dataSource, organizationId, async (manager) => {
           setClient(manager);
 
           return fn();

@@ -30,7 +30,11 @@ export class TenantTransactionInterceptor implements NestInterceptor {
     }
 
     return from(
-      this.txHost.withTransaction(() => firstValueFrom(next.handle(), { defaultValue: undefined })),
+      this.transactions.runThenFlush(() =>
+        this.txHost.withTransaction(() =>
+          firstValueFrom(next.handle(), { defaultValue: undefined }),
+        ),
+      ),
     );
   }
 }

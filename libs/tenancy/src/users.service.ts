@@ -106,8 +106,13 @@ export class UsersService {
       return user;
     }
     if (user.role === 'admin') {
-      const admins = await this.manager.countBy(UserEntity, { role: 'admin' });
-      if (admins <= 1) {
+      // Locks the admins, so two admins demoting each other at once cannot both see a second one.
+      const admins = await this.manager.find(UserEntity, {
+        select: { id: true },
+        where: { role: 'admin' },
+        lock: { mode: 'pessimistic_write' },
+      });
+      if (admins.length <= 1) {
         throw new TenancyProblem(TenancyErrorCode.LastAdmin, 'The last admin cannot be demoted.');
       }
     }

@@ -26,6 +26,8 @@ export interface AppConfig {
   visitorTokenTtlSeconds: number;
   sessionCacheMs: number;
   metricsToken: string | undefined;
+  rateLimitPerMinute: number;
+  credentialRateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -151,7 +153,7 @@ export const CONFIG_SCHEMA = {
   } satisfies Entry<number>,
   redisUrl: {
     variable: 'REDIS_URL',
-    description: 'Redis for shared rate limits and fan-out; unset means single instance',
+    description: 'Redis for shared rate limits and socket fan-out; unset means single instance',
     secret: true,
     parse: (raw) => {
       if (raw === undefined || raw === '') {
@@ -249,6 +251,16 @@ export const CONFIG_SCHEMA = {
     variable: 'SESSION_CACHE_MS',
     description: 'how long a checked session is trusted before it is read again',
     parse: integer('SESSION_CACHE_MS', 1000, 0, 1000),
+  } satisfies Entry<number>,
+  rateLimitPerMinute: {
+    variable: 'RATE_LIMIT_PER_MINUTE',
+    description: 'HTTP requests one client address may make per minute',
+    parse: integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
+  } satisfies Entry<number>,
+  credentialRateLimitPerMinute: {
+    variable: 'CREDENTIAL_RATE_LIMIT_PER_MINUTE',
+    description: 'login, signup, refresh and widget-session requests per client address per minute',
+    parse: integer('CREDENTIAL_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
   } satisfies Entry<number>,
   metricsToken: {
     variable: 'METRICS_TOKEN',

@@ -58,6 +58,10 @@ export class RequestContext {
     return this.cls.isActive() ? this.cls.get('ip') : undefined;
   }
 
+  get userAgent(): string | undefined {
+    return this.cls.isActive() ? this.cls.get('userAgent') : undefined;
+  }
+
   setOrganization(organizationId: string): void {
     this.cls.set('organizationId', organizationId);
   }

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ClsServiceManager } from 'nestjs-cls';
 
+import { safeError } from '../logging/safe-error';
 import {
   CommonErrorCode,
   ProblemException,
@@ -188,7 +189,7 @@ export class ProblemFilter implements ExceptionFilter {
     const requestId = ClsServiceManager.getClsService()?.getId() ?? request?.id;
     const body = toProblem(error, requestId);
     if (body.status >= 500) {
-      this.logger.error({ err: error, requestId }, 'unhandled error');
+      this.logger.error({ err: safeError(error), requestId }, 'unhandled error');
     } else {
       this.logger.debug({ code: body.code, status: body.status }, 'request refused');
     }
