@@ -14,6 +14,11 @@ const esmOnly = [
   'non-error',
   'rrule-temporal',
   'temporal-spec',
+  // ESM-only since 1.0 and required by @fastify/static, which @nestjs/swagger loads at boot.
+  'content-disposition',
+  // PGlite's CommonJS build loads node built-ins with import(), which jest's VM refuses without
+  // --experimental-vm-modules; test/jest/esm-to-cjs-compat.js turns those into require() calls.
+  '@electric-sql',
 ];
 
 /** @type {import('jest').Config} */
@@ -28,7 +33,7 @@ module.exports = {
   ],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
-    '^.+\\.m?js$': '<rootDir>/test/jest/esm-to-cjs.js',
+    '^.+\\.[cm]?js$': '<rootDir>/test/jest/esm-to-cjs-compat.js',
   },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper: {

@@ -1,0 +1,58 @@
+import { Client } from 'pg';
+
+import { testDatabaseUrl } from '../support/database-url';
+
+const CONNECT_TIMEOUT_MS = 5_000;
+
+function adminUrl(url: URL): string {
+  const admin = new URL(url.toString());
+  admin.pathname = '/postgres';
+
+  return admin.toString();
+}
+
+function describeTarget(url: URL): string {
+  return `${url.hostname}:${url.port || '5432'}`;
+}
+
+/**
+ * Makes sure the test database exists before any suite boots a server. Suites never skip for a
+ * missing service: when PostgreSQL does not answer, the whole run stops here and says why.
+ */
+export default async function globalSetup(): Promise<void> {
+  const url = new URL(testDatabaseUrl());
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[a-z_][a-z0-9_]*$/.test(database)) {
+    throw new Error(
+      `TEST_DATABASE_URL must name a plain database (letters, digits, _), got "${database}"`,
+    );
+  }
+
+  const client = new Client({
+    connectionString: adminUrl(url),
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(
+      `The end-to-end suites need PostgreSQL at ${describeTarget(url)} (TEST_DATABASE_URL), ` +
+        `but it did not answer: ${(error as Error).message}. Start PostgreSQL 15 and run the tests again.`,
+      { cause: error },
+    );
+  }
+
+  try {
+    const { rows } = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (rows.length === 0) {
+      await client.query(`create database "${database}"`).catch((error: { code?: string }) => {
+        // Two runs starting together may both try; the loser finds it already there.
+        if (error.code !== '42P04') {
+          throw error;
+        }
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}

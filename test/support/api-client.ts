@@ -1,0 +1,122 @@
+/**
+ * A parsed JSON body. Suites read response bodies field by field in their assertions, where a
+ * declared type per response would be noise; the assertions are what check the shape.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = any;
+
+/** What came back from the server, with the body parsed when it is JSON. */
+export interface ApiResponse<T = JsonBody> {
+  status: number;
+  headers: Headers;
+  contentType: string;
+  text: string;
+  body: T;
+}
+
+export interface RequestOptions {
+  /** Sent as JSON; use `rawBody` for bytes that must reach the server exactly as written. */
+  body?: unknown;
+  rawBody?: string;
+  token?: string;
+  headers?: Record<string, string>;
+  contentType?: string;
+}
+
+const TOKEN_FIELDS = ['accessToken', 'refreshToken', 'visitorToken', 'token'];
+const SECRET_REQUEST_FIELDS = ['password', 'currentPassword', 'newPassword', 'refreshToken'];
+
+/**
+ * A small fetch client for one test server. It remembers every password it sends and every token
+ * it receives, so a suite can check afterwards that none of them reached the logs.
+ */
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    readonly secrets: Set<string>,
+  ) {}
+
+  get<T = JsonBody>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    return this.request<T>('GET', path, options);
+  }
+
+  post<T = JsonBody>(
+    path: string,
+    body?: unknown,
+    options: RequestOptions = {},
+  ): Promise<ApiResponse<T>> {
+    return this.request<T>('POST', path, { ...options, body });
+  }
+
+  patch<T = JsonBody>(
+    path: string,
+    body?: unknown,
+    options: RequestOptions = {},
+  ): Promise<ApiResponse<T>> {
+    return this.request<T>('PATCH', path, { ...options, body });
+  }
+
+  delete<T = JsonBody>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    return this.request<T>('DELETE', path, options);
+  }
+
+  async request<T = JsonBody>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    let payload: string | undefined;
+    if (options.rawBody !== undefined) {
+      payload = options.rawBody;
+      headers['content-type'] ??= options.contentType ?? 'application/json';
+    } else if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] ??= options.contentType ?? 'application/json';
+      this.rememberRequestSecrets(options.body);
+    }
+    if (options.token !== undefined) {
+      headers.authorization = `Bearer ${options.token}`;
+      this.remember(options.token);
+    }
+
+    const response = await fetch(`${this.baseUrl}${path}`, { method, headers, body: payload });
+    const text = await response.text();
+    const contentType = response.headers.get('content-type') ?? '';
+    let body: unknown = text;
+    if (/json/.test(contentType) && text !== '') {
+      body = JSON.parse(text);
+      this.rememberResponseTokens(body);
+    }
+
+    return {
+      status: response.status,
+      headers: response.headers,
+      contentType,
+      text,
+      body: body as T,
+    };
+  }
+
+  remember(secret: string | undefined): void {
+    if (typeof secret === 'string' && secret.length >= 8) {
+      this.secrets.add(secret);
+    }
+  }
+
+  private rememberRequestSecrets(body: unknown): void {
+    if (body && typeof body === 'object') {
+      for (const field of SECRET_REQUEST_FIELDS) {
+        this.remember((body as Record<string, string | undefined>)[field]);
+      }
+    }
+  }
+
+  private rememberResponseTokens(body: unknown): void {
+    if (body && typeof body === 'object') {
+      for (const field of TOKEN_FIELDS) {
+        this.remember((body as Record<string, string | undefined>)[field]);
+      }
+    }
+  }
+}

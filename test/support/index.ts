@@ -1,0 +1,6 @@
+export * from './api-client';
+export * from './database-url';
+export * from './log-capture';
+export * from './logs';
+export * from './problem';
+export * from './server';

@@ -1,0 +1,145 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+
+import { AppConfig, loadConfig, loggerParams } from '@parley/core';
+
+import { createApp } from '../../apps/api/src/create-app';
+
+import { ApiClient } from './api-client';
+import { testDatabaseUrl } from './database-url';
+import { LogCapture } from './log-capture';
+
+export interface StartServerOptions {
+  /** Run on embedded PGlite (no DATABASE_URL) instead of the shared test PostgreSQL. */
+  embedded?: boolean;
+  /** Reuse a data folder (to boot twice on the same one); it is then left in place on close. */
+  dataDir?: string;
+  /** Extra configuration variables; they override the test defaults. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface TestServer {
+  baseUrl: string;
+  app: NestFastifyApplication;
+  config: AppConfig;
+  dataDir: string;
+  /** Everything the server logged (shared with any server of the same file still running). */
+  logs: LogCapture;
+  api: ApiClient;
+  /** Every password sent and token received through `api`; none may appear in the logs. */
+  secrets: Set<string>;
+  close(): Promise<void>;
+}
+
+/** A fresh folder for one server's embedded database and generated development secrets. */
+export function temporaryDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'parley-test-'));
+}
+
+/**
+ * nestjs-pino 5.2 builds one pino-http instance per process, on first use, and keeps it: a second
+ * server booted in the same test file would log into the first one's capture, at its level.
+ * Before a server boots alone, the library's own test-only reset (not exported from its index)
+ * is called and the new root logger is built at once with this server's settings, so nothing in
+ * between logs into a missing logger. Servers running side by side in one file cannot be told
+ * apart by nestjs-pino, so they share one capture and each one's log check reads all of it.
+ */
+async function freshNestPino(config: AppConfig, logs: LogCapture): Promise<void> {
+  const directory = dirname(require.resolve('nestjs-pino'));
+  const pinoLogger = (await import(join(directory, 'PinoLogger.js'))) as {
+    __resetOutOfContextForTests?: () => void;
+  };
+  const rootLogger = (await import(join(directory, 'rootLogger.js'))) as {
+    ensureRootLogger?: (params: unknown) => unknown;
+  };
+  if (
+    typeof pinoLogger.__resetOutOfContextForTests !== 'function' ||
+    typeof rootLogger.ensureRootLogger !== 'function'
+  ) {
+    throw new Error(
+      'nestjs-pino changed its test hooks; update freshNestPino in test/support/server.ts',
+    );
+  }
+  pinoLogger.__resetOutOfContextForTests();
+  rootLogger.ensureRootLogger(loggerParams(config, logs).pinoHttp);
+}
+
+const liveServers = new Set<TestServer>();
+
+/** Boots the real server in this process on a random port of 127.0.0.1. */
+export async function startServer(options: StartServerOptions = {}): Promise<TestServer> {
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? temporaryDataDir();
+  const env: Record<string, string | undefined> = {
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: options.embedded ? undefined : testDatabaseUrl(),
+    DATABASE_POOL_SIZE: '4',
+    PARLEY_DATA_DIR: dataDir,
+    LOG_LEVEL: 'debug',
+    SIGNUP_ENABLED: 'true',
+    DEMO_SEED: 'false',
+    OPENAPI_ENABLED: 'true',
+    // Ended sessions must stop their tokens at once, not up to a second later.
+    SESSION_CACHE_MS: '0',
+    ...options.env,
+  };
+  const config = loadConfig(env as NodeJS.ProcessEnv);
+  const alongside = [...liveServers][0];
+  const logs = alongside?.logs ?? new LogCapture();
+
+  let app: NestFastifyApplication | undefined;
+  try {
+    if (!alongside) {
+      await freshNestPino(config, logs);
+    }
+    app = await createApp({ config, logDestination: logs });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+  } catch (error) {
+    await app?.close().catch(() => undefined);
+    if (ownsDataDir) {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    const tail = logs.lines.slice(-20).join('');
+    throw new Error(`The test server did not start: ${(error as Error).message}\n${tail}`, {
+      cause: error,
+    });
+  }
+
+  const address = app.getHttpServer().address();
+  if (!address || typeof address !== 'object') {
+    throw new Error('The test server is not listening on a TCP port');
+  }
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  const secrets = alongside?.secrets ?? new Set<string>();
+  const started = app;
+  let closed = false;
+
+  const server: TestServer = {
+    baseUrl,
+    app: started,
+    config,
+    dataDir,
+    logs,
+    api: new ApiClient(baseUrl, secrets),
+    secrets,
+    async close() {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      liveServers.delete(server);
+      await started.close();
+      if (ownsDataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+  liveServers.add(server);
+
+  return server;
+}
