@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
 
-import { Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-import { NotFoundProblem, RequestContext } from '@parley/core';
+import { NotFoundProblem, ROLES, RequestContext } from '@parley/core';
 import { randomToken } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
 import { OrganizationEntity } from './organization.entity';
 import { TenancyErrorCode, TenancyProblem, isUniqueViolation } from './tenancy.errors';
-import { OrganizationView, UpdateOrganizationDto } from './tenancy.dto';
+import {
+  OrganizationView,
+  PASSWORD_MIN_LENGTH,
+  SecurityPolicyDto,
+  UpdateOrganizationDto,
+} from './tenancy.dto';
 
 export function toOrganizationView(organization: OrganizationEntity): OrganizationView {
   return {
@@ -17,7 +22,36 @@ export function toOrganizationView(organization: OrganizationEntity): Organizati
     slug: organization.slug,
     name: organization.name,
     widget: { key: organization.widgetKey, allowedOrigins: organization.widgetAllowedOrigins },
+    security: {
+      mfaRequiredRoles: organization.mfaRequiredRoles,
+      passwordMinLength: organization.passwordMinLength,
+      sessionIdleMinutes: organization.sessionIdleMinutes,
+      sessionAbsoluteHours: organization.sessionAbsoluteHours,
+    },
   };
+}
+
+/** Applies a policy change, refusing a short password minimum unless every role must use MFA. */
+function applySecurityPolicy(organization: OrganizationEntity, policy: SecurityPolicyDto): void {
+  const mfaRequiredRoles = policy.mfaRequiredRoles
+    ? [...new Set(policy.mfaRequiredRoles)]
+    : organization.mfaRequiredRoles;
+  const passwordMinLength = policy.passwordMinLength ?? organization.passwordMinLength;
+  if (
+    passwordMinLength < PASSWORD_MIN_LENGTH &&
+    !ROLES.every((role) => mfaRequiredRoles.includes(role))
+  ) {
+    throw new TenancyProblem(
+      TenancyErrorCode.PolicyRefused,
+      `passwordMinLength may go below ${PASSWORD_MIN_LENGTH} only when every role must use MFA.`,
+      HttpStatus.UNPROCESSABLE_ENTITY,
+    );
+  }
+  organization.mfaRequiredRoles = mfaRequiredRoles;
+  organization.passwordMinLength = passwordMinLength;
+  organization.sessionIdleMinutes = policy.sessionIdleMinutes ?? organization.sessionIdleMinutes;
+  organization.sessionAbsoluteHours =
+    policy.sessionAbsoluteHours ?? organization.sessionAbsoluteHours;
 }
 
 @Injectable()
@@ -42,6 +76,10 @@ export class OrganizationsService {
           name: input.name,
           widgetKey: randomToken(18, 'pk_'),
           widgetAllowedOrigins: [],
+          mfaRequiredRoles: [],
+          passwordMinLength: PASSWORD_MIN_LENGTH,
+          sessionIdleMinutes: 30,
+          sessionAbsoluteHours: 12,
         });
         await manager.insert(OrganizationEntity, organization);
 
@@ -98,6 +136,10 @@ export class OrganizationsService {
       organization.widgetAllowedOrigins = [
         ...new Set(changes.widget.allowedOrigins.map((origin) => origin.toLowerCase())),
       ];
+    }
+
+    if (changes.security !== undefined) {
+      applySecurityPolicy(organization, changes.security);
     }
 
     return this.transactions.manager.save(OrganizationEntity, organization);

@@ -5,11 +5,14 @@ import {
   IsArray,
   IsEmail,
   IsIn,
+  IsInt,
   IsOptional,
   IsString,
   Length,
   Matches,
+  Max,
   MaxLength,
+  Min,
   ValidateNested,
 } from 'class-validator';
 
@@ -70,6 +73,50 @@ export class WidgetSettingsDto {
   allowedOrigins: string[];
 }
 
+export const PASSWORD_MIN_LENGTH_WITH_MFA = 8;
+
+export class SecurityPolicyDto {
+  @ApiPropertyOptional({
+    enum: ROLES,
+    isArray: true,
+    description: 'roles that must sign in with MFA',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(4)
+  @IsIn(ROLES as Role[], { each: true })
+  mfaRequiredRoles?: Role[];
+
+  @ApiPropertyOptional({
+    minimum: PASSWORD_MIN_LENGTH_WITH_MFA,
+    maximum: 64,
+    description: `below ${PASSWORD_MIN_LENGTH} only when every role must use MFA`,
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(PASSWORD_MIN_LENGTH_WITH_MFA)
+  @Max(64)
+  passwordMinLength?: number;
+
+  @ApiPropertyOptional({ minimum: 5, maximum: 480, description: 'a session unused this long ends' })
+  @IsOptional()
+  @IsInt()
+  @Min(5)
+  @Max(480)
+  sessionIdleMinutes?: number;
+
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: 168,
+    description: 'a session ends this long after sign-in',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(168)
+  sessionAbsoluteHours?: number;
+}
+
 export class UpdateOrganizationDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 200 })
   @IsOptional()
@@ -83,6 +130,12 @@ export class UpdateOrganizationDto {
   @ValidateNested()
   @Type(() => WidgetSettingsDto)
   widget?: WidgetSettingsDto;
+
+  @ApiPropertyOptional({ type: SecurityPolicyDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SecurityPolicyDto)
+  security?: SecurityPolicyDto;
 }
 
 export class OrganizationRefView {
@@ -96,9 +149,17 @@ export class WidgetView {
   @ApiProperty({ type: [String] }) allowedOrigins: string[];
 }
 
+export class SecurityPolicyView {
+  @ApiProperty({ enum: ROLES, isArray: true }) mfaRequiredRoles: Role[];
+  @ApiProperty() passwordMinLength: number;
+  @ApiProperty() sessionIdleMinutes: number;
+  @ApiProperty() sessionAbsoluteHours: number;
+}
+
 export class OrganizationView extends OrganizationRefView {
   @ApiProperty() name: string;
   @ApiProperty({ type: WidgetView }) widget: WidgetView;
+  @ApiProperty({ type: SecurityPolicyView }) security: SecurityPolicyView;
 }
 
 export class UserView {

@@ -6,6 +6,7 @@ export enum TenancyErrorCode {
   SlugTaken = 'organization_slug_taken',
   EmailTaken = 'user_email_taken',
   LastAdmin = 'last_admin',
+  PolicyRefused = 'security_policy_refused',
 }
 
 export class TenancyProblem extends ProblemException {
