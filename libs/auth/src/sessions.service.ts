@@ -112,17 +112,39 @@ export class SessionsService {
     return session;
   }
 
-  /** Ends a session in the current tenant transaction; its tokens stop working at once here. */
+  /** Ends a session in the current tenant transaction; once it commits, its tokens stop working. */
   async end(sessionId: string, reason: string): Promise<boolean> {
-    const result = await this.transactions.manager
-      .createQueryBuilder()
-      .update(SessionEntity)
-      .set({ endedAt: this.clock.now(), endReason: reason })
-      .where('id = :sessionId and ended_at is null', { sessionId })
-      .execute();
-    this.forget(sessionId);
+    const ended = await this.endWhere('id = $3', [sessionId], reason);
 
-    return (result.affected ?? 0) > 0;
+    return ended.length > 0;
+  }
+
+  /**
+   * Ends every active session of a member (password or role change, MFA reset, admin action),
+   * except `keepSessionId` when given; returns the ended ids.
+   */
+  endAllForUser(userId: string, reason: string, keepSessionId?: string): Promise<string[]> {
+    return keepSessionId
+      ? this.endWhere('user_id = $3 and id <> $4', [userId, keepSessionId], reason)
+      : this.endWhere('user_id = $3', [userId], reason);
+  }
+
+  /** `condition` is a fixed SQL fragment of this class whose parameters start at $3. */
+  private async endWhere(
+    condition: string,
+    parameters: string[],
+    reason: string,
+  ): Promise<string[]> {
+    const [rows]: [{ id: string }[], number] = await this.transactions.manager.query(
+      `update auth_sessions set ended_at = $1, end_reason = $2
+        where ended_at is null and ${condition}
+      returning id`,
+      [this.clock.now(), reason, ...parameters],
+    );
+    const ids = rows.map((row) => row.id);
+    this.transactions.afterCommit(() => ids.forEach((id) => this.forget(id)));
+
+    return ids;
   }
 
   forget(sessionId: string): void {
