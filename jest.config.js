@@ -19,6 +19,14 @@ const esmOnly = [
   // PGlite's CommonJS build loads node built-ins with import(), which jest's VM refuses without
   // --experimental-vm-modules; test/jest/esm-to-cjs-compat.js turns those into require() calls.
   '@electric-sql',
+  // otplib 13 and its plugins; their crypto and Base32 dependencies ship as ESM only.
+  'otplib',
+  '@otplib',
+  '@noble/hashes',
+  '@scure/base',
+  // @fastify/cookie 11 loads the ESM-only cookie 2 with import(); compiled, that is a require().
+  '@fastify/cookie',
+  'cookie',
 ];
 
 /** @type {import('jest').Config} */

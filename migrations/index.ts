@@ -1,8 +1,16 @@
 import { CreateTenantSchema1764806400000 } from './1764806400000-CreateTenantSchema';
 import { AddOrganizationSecurityPolicy1764892800000 } from './1764892800000-AddOrganizationSecurityPolicy';
+import { AddMfa1764893000000 } from './1764893000000-AddMfa';
+import { AddApiKeys1764893100000 } from './1764893100000-AddApiKeys';
+import { AddLoginAttempts1764893200000 } from './1764893200000-AddLoginAttempts';
+import { AddSigningKeys1764893300000 } from './1764893300000-AddSigningKeys';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
   CreateTenantSchema1764806400000,
   AddOrganizationSecurityPolicy1764892800000,
+  AddMfa1764893000000,
+  AddApiKeys1764893100000,
+  AddLoginAttempts1764893200000,
+  AddSigningKeys1764893300000,
 ];

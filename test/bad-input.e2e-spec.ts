@@ -175,6 +175,29 @@ describe('bad input', () => {
     }
   });
 
+  it('refuses deeply nested JSON with invalid_json instead of exhausting the stack', async () => {
+    const arrays = '['.repeat(900) + ']'.repeat(900);
+    const objects = '{"a":'.repeat(200) + '1' + '}'.repeat(200);
+
+    for (const [path, body] of [
+      ['/api/v1/auth/login', arrays],
+      ['/api/v1/users', objects],
+    ]) {
+      const response = await raw('POST', path, body);
+      expectProblem(response, 400, 'invalid_json');
+    }
+  });
+
+  it('answers headers larger than the server reads with a 431 problem', async () => {
+    const response = await fetch(`${server.baseUrl}/api/v1/me`, {
+      headers: { 'x-padding': 'p'.repeat(20_000) },
+    });
+
+    expect(response.status).toBe(431);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await response.json()).toMatchObject({ status: 431, code: 'headers_too_large' });
+  });
+
   it('refuses a body over BODY_LIMIT_BYTES with 413', async () => {
     const response = await server.api.post(
       '/api/v1/users',

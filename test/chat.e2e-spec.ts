@@ -39,6 +39,7 @@ interface Ack {
   message?: MessageBody;
   duplicate?: boolean;
   conversationId?: string;
+  messages?: MessageBody[];
   expiresAt?: string;
 }
 
@@ -439,7 +440,7 @@ describe('chat gateway', () => {
       });
       const conversationId = await openConversation(alpha);
       const joined = await ack(socket, 'conversation:join', { conversationId });
-      expect(joined).toEqual({ ok: true, conversationId });
+      expect(joined).toEqual({ ok: true, conversationId, messages: [] });
     });
   });
 
@@ -538,7 +539,7 @@ describe('chat gateway', () => {
         clientMessageId: 'visitor-1',
       });
 
-      expect(join).toEqual({ ok: true, conversationId: visitor.conversationId });
+      expect(join).toEqual({ ok: true, conversationId: visitor.conversationId, messages: [] });
       expect(send).toEqual({
         ok: true,
         duplicate: false,
@@ -552,6 +553,37 @@ describe('chat gateway', () => {
         },
       });
       expect(await messagesOf(alpha, visitor.conversationId)).toEqual([send.message]);
+    });
+
+    it('gives a rejoining visitor its history, and only what came after a given message', async () => {
+      const visitor = await startVisitor(alpha);
+      const first = await sockets.connect(visitor.token);
+      await ack(first, 'conversation:join', { conversationId: visitor.conversationId });
+      const sent: Ack[] = [];
+      for (const label of ['one', 'two', 'three']) {
+        sent.push(
+          await ack(first, 'message:send', {
+            conversationId: visitor.conversationId,
+            body: `history ${label} ${BODY_MARKER}`,
+            clientMessageId: `history-${label}`,
+          }),
+        );
+      }
+      first.close();
+      const again = await sockets.connect(visitor.token);
+
+      const all = await ack(again, 'conversation:join', { conversationId: visitor.conversationId });
+      const later = await ack(again, 'conversation:join', {
+        conversationId: visitor.conversationId,
+        after: sent[0].message?.id,
+      });
+
+      expect(all.messages?.map((message) => message.id)).toEqual(
+        sent.map((result) => result.message?.id),
+      );
+      expect(later.messages?.map((message) => message.id)).toEqual(
+        sent.slice(1).map((result) => result.message?.id),
+      );
     });
 
     it("refuses a visitor token of another organization on this organization's conversation", async () => {
@@ -665,7 +697,7 @@ describe('chat gateway', () => {
       for (const socket of [agent, manager, visitorSocket]) {
         expect(
           await ack(socket, 'conversation:join', { conversationId: visitor.conversationId }),
-        ).toEqual({
+        ).toMatchObject({
           ok: true,
           conversationId: visitor.conversationId,
         });
@@ -756,7 +788,7 @@ describe('chat gateway', () => {
         clientMessageId: 'viewer-1',
       });
 
-      expect(join).toEqual({ ok: true, conversationId });
+      expect(join).toMatchObject({ ok: true, conversationId });
       expect(send).toEqual({ ok: false, error: expect.objectContaining({ code: 'forbidden' }) });
       expect(await messagesOf(alpha, conversationId)).toEqual([]);
     });
@@ -809,7 +841,7 @@ describe('chat gateway', () => {
         clientMessageId: 'upper-1',
       });
 
-      expect(join).toEqual({ ok: true, conversationId });
+      expect(join).toMatchObject({ ok: true, conversationId });
       expect(sent).toEqual(
         expect.objectContaining({ ok: true, message: expect.objectContaining({ conversationId }) }),
       );
@@ -887,7 +919,7 @@ describe('chat gateway', () => {
 
       expect(await gone).toMatch(/transport (close|error)/);
       expect(bystander.connected).toBe(true);
-      expect(await ack(bystander, 'conversation:join', { conversationId })).toEqual({
+      expect(await ack(bystander, 'conversation:join', { conversationId })).toMatchObject({
         ok: true,
         conversationId,
       });
@@ -915,7 +947,7 @@ describe('chat gateway', () => {
 
       await expect(unanswered).rejects.toThrow();
       expect(socket.connected).toBe(true);
-      expect(await ack(socket, 'conversation:join', { conversationId })).toEqual({
+      expect(await ack(socket, 'conversation:join', { conversationId })).toMatchObject({
         ok: true,
         conversationId,
       });

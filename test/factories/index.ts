@@ -1,3 +1,4 @@
+export * from './api-keys';
 export * from './members';
 export * from './organizations';
 export * from './unique';

@@ -67,6 +67,9 @@ async function freshNestPino(config: AppConfig, logs: LogCapture): Promise<void>
   rootLogger.ensureRootLogger(loggerParams(config, logs).pinoHttp);
 }
 
+/** A fixed key-encryption key for tests only; never used outside this folder. */
+const TEST_KEK = Buffer.alloc(32, 7).toString('base64');
+
 const liveServers = new Set<TestServer>();
 
 /** Boots the real server in this process on a random port of 127.0.0.1. */
@@ -86,6 +89,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     OPENAPI_ENABLED: 'true',
     // Ended sessions must stop their tokens at once, not up to a second later.
     SESSION_CACHE_MS: '0',
+    // Every test server shares the signing keys in the database, so they share the key that seals them.
+    PARLEY_KEK: TEST_KEK,
+    // Every suite signs in from 127.0.0.1 into one shared database: the per-address block would
+    // soon stop them all. test/brute-force.e2e-spec.ts sets its own limit and client addresses.
+    LOGIN_ADDRESS_FAILURE_LIMIT: '1000000',
     ...options.env,
   };
   const config = loadConfig(env as NodeJS.ProcessEnv);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -8,7 +9,14 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import secureJson from 'secure-json-parse';
 
-import { CommonErrorCode, Metrics, ProblemException, createValidationPipe } from '@parley/core';
+import {
+  CommonErrorCode,
+  MAX_JSON_DEPTH,
+  Metrics,
+  ProblemException,
+  createValidationPipe,
+  jsonDepth,
+} from '@parley/core';
 
 import { AppModule, AppOptions } from './app.module';
 import { ChatIoAdapter } from './chat-io.adapter';
@@ -30,6 +38,10 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     logger: false,
+    // A client that never finishes its request is cut instead of holding a connection open.
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(options),
@@ -42,7 +54,9 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   );
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  app.setGlobalPrefix('api/v1', { exclude: ['health/live', 'health/ready', 'metrics'] });
+  app.setGlobalPrefix('api/v1', {
+    exclude: ['health/live', 'health/ready', 'metrics', '.well-known/jwks.json'],
+  });
   app.useGlobalPipes(createValidationPipe());
   app.useWebSocketAdapter(new ChatIoAdapter(app, config));
   app.enableShutdownHooks();
@@ -59,8 +73,19 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
     contentSecurityPolicy: config.openApiEnabled ? false : undefined,
     hsts: { maxAge: 31_536_000, includeSubDomains: true },
   });
+  // Unsigned: the one cookie that authenticates (cookie mode's refresh token) is itself a secret.
+  await fastify.register(cookie);
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // The throttler names its header after the limit that tripped; clients look for Retry-After.
+    if (reply.statusCode === 429 && !reply.hasHeader('retry-after')) {
+      const named = Object.entries(reply.getHeaders()).find(([name]) =>
+        name.startsWith('retry-after-'),
+      );
+      if (named) {
+        reply.header('retry-after', String(named[1]));
+      }
+    }
   });
   fastify.addHook('onRequest', async (request, reply) => {
     allowWidgetOrigin(request, reply);
@@ -77,6 +102,46 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   }
 
   return app;
+}
+
+/** Requests Node's parser refuses (oversized headers, bad framing) still get a problem body. */
+function answerClientError(
+  error: Error & { code?: string },
+  socket: import('node:net').Socket,
+): void {
+  if (!socket.writable) {
+    socket.destroy();
+
+    return;
+  }
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 408
+        : 400;
+  const code =
+    status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'malformed_request';
+  const body = JSON.stringify({
+    type: `https://parley.dev/problems/${code.replace(/_/g, '-')}`,
+    status,
+    title:
+      status === 431
+        ? 'Request Header Fields Too Large'
+        : status === 408
+          ? 'Request Timeout'
+          : 'Bad Request',
+    detail:
+      status === 431
+        ? 'The request headers or URL are larger than this server accepts.'
+        : 'The request could not be read.',
+    code,
+    requestId: null,
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+      `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 interface CorsRequest {
@@ -124,11 +189,9 @@ function parseJsonBody(
 
     return;
   }
+  let value: unknown;
   try {
-    done(
-      null,
-      secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }),
-    );
+    value = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
     const poisoned = /prototype|constructor/i.test((error as Error).message);
     done(
@@ -138,7 +201,20 @@ function parseJsonBody(
           : 'The request body is not valid JSON.',
       }),
     );
+
+    return;
   }
+  // Validation walks bodies recursively; a deeply nested one would exhaust the stack there.
+  if (jsonDepth(value) > MAX_JSON_DEPTH) {
+    done(
+      new ProblemException(400, CommonErrorCode.InvalidJson, {
+        detail: `The request body nests deeper than ${MAX_JSON_DEPTH} levels.`,
+      }),
+    );
+
+    return;
+  }
+  done(null, value);
 }
 
 function setUpOpenApi(app: INestApplication): void {
@@ -151,6 +227,15 @@ function setUpOpenApi(app: INestApplication): void {
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .addApiKey(
+        {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'Service keys, sent as "ApiKey psk_…"; never in the query string',
+        },
+        'ApiKey',
+      )
       .build(),
     { extraModels: [ProblemView] },
   );

@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, HttpStatus, Logger, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 
 import { Policy } from '@parley/authz';
 import { DatabaseHealth } from '@parley/database';
@@ -11,6 +12,7 @@ interface ReplyLike {
 
 @ApiTags('health')
 @Controller('health')
+@SkipThrottle()
 export class HealthController {
   private readonly logger = new Logger(HealthController.name);
 

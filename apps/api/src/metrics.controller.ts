@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 
 import { Controller, Get, Headers, Inject, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 
 import { Policy } from '@parley/authz';
 import { APP_CONFIG, AppConfig, Metrics, UnauthenticatedProblem } from '@parley/core';
@@ -14,6 +15,7 @@ interface ReplyLike {
 /** Prometheus scrape endpoint; with METRICS_TOKEN set it wants `Authorization: Bearer <token>`. */
 @ApiExcludeController()
 @Controller('metrics')
+@SkipThrottle()
 export class MetricsController {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,

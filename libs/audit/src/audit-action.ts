@@ -9,8 +9,31 @@ export interface AuditEventTypes {
   'auth.logout': { sessionId: string };
   'auth.token_refreshed': { sessionId: string };
   'auth.refresh_token_reused': { sessionId: string };
+  'auth.password_changed': { sessionsEnded: number };
+  'auth.password_change_failed': { reason: 'wrong_password' };
+  /** `from` and `to` name the argon2 parameters (`argon2id v=19 m=19456,t=2,p=1`), never a hash. */
+  'auth.password_rehashed': { from: string; to: string };
+  /** `until` null: locked until an admin unlocks it. The target is absent for an unknown email. */
+  'auth.account_locked': {
+    until: string | null;
+    lockSeconds: number | null;
+    consecutiveFailures: number;
+  };
+  'auth.account_unlocked': { reason: 'expired' | 'admin'; wasLocked: boolean };
+  'auth.mfa_failed': { reason: 'wrong_code' | 'reused_code' };
+  'auth.mfa_locked': { until: string; consecutiveFailures: number };
+  'mfa.enrollment_started': { method: 'totp' };
+  'mfa.enrolled': { method: 'totp' };
+  'mfa.removed': { method: 'totp' };
+  'mfa.reset': { hadFactor: boolean; sessionsEnded: number };
+  'mfa.recovery_code_used': { remaining: number };
   'user.role_changed': { from: string; to: string };
+  'session.ended': { reason: string; count: number };
   'widget.session_created': { contactId: string; origin: string };
+  'api_key.created': { scopes: string[]; expiresAt: string };
+  'api_key.rotated': { previousSecretValidUntil: string | null };
+  'api_key.revoked': Record<string, never>;
+  'api_key.refused': { reason: 'expired' | 'revoked' | 'rotated_out' | 'creator_removed' };
 }
 
 export type ExplicitAuditAction = keyof AuditEventTypes;

@@ -12,7 +12,7 @@ export class AuditEventEntity {
   occurredAt: Date;
 
   @Column({ name: 'actor_type', type: 'text' })
-  actorType: 'user' | 'visitor' | 'system' | 'anonymous';
+  actorType: 'user' | 'visitor' | 'system' | 'anonymous' | 'api_key';
 
   @Column({ name: 'actor_id', type: 'text', nullable: true })
   actorId: string | null;

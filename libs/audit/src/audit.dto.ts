@@ -52,7 +52,7 @@ export class AuditQueryDto {
 export class AuditEventView {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'date-time' }) occurredAt: string;
-  @ApiProperty({ enum: ['user', 'visitor', 'system', 'anonymous'] }) actorType: string;
+  @ApiProperty({ enum: ['user', 'visitor', 'system', 'anonymous', 'api_key'] }) actorType: string;
   @ApiProperty({ nullable: true, type: String }) actorId: string | null;
   @ApiProperty() action: string;
   @ApiProperty({ nullable: true, type: String }) targetType: string | null;

@@ -64,7 +64,7 @@ export class AuditService {
     return {
       organizationId: input.organizationId,
       occurredAt: this.clock.now(),
-      actorType: actor ? actor.type : 'anonymous',
+      actorType: !actor ? 'anonymous' : actor.type === 'apiKey' ? 'api_key' : actor.type,
       actorId: actor ? actor.id : null,
       action: input.action,
       targetType: input.target?.type ?? null,

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -14,6 +14,21 @@ import { OrganizationsService, UsersService } from '@parley/tenancy';
 
 import { LoginDto, MeView, RefreshDto, SignupDto, SignupView, TokenPairView } from './auth.dto';
 import { AuthService } from './auth.service';
+import {
+  AcceptsRefreshCookie,
+  ApiCookieModeResponse,
+  ApiCsrfHeader,
+} from './cookie-mode/cookie-mode.decorator';
+import { DashboardTokenView } from './cookie-mode/cookie-mode.dto';
+import {
+  CookieReply,
+  CookieRequest,
+  DashboardCookies,
+  refreshCookieOf,
+  wantsCookieMode,
+} from './cookie-mode/dashboard-cookies';
+import { RefreshCookieAuthenticator } from './cookie-mode/refresh-cookie-authenticator';
+import { AllowDuringMfaEnrollment } from './mfa/mfa-enrollment-route.decorator';
 
 @ApiTags('auth')
 @Controller('auth')
@@ -21,6 +36,8 @@ export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly context: RequestContext,
+    private readonly refreshCookies: RefreshCookieAuthenticator,
+    private readonly dashboardCookies: DashboardCookies,
   ) {}
 
   @Post('signup')
@@ -36,29 +53,63 @@ export class AuthController {
   @CredentialRoute()
   @HttpCode(200)
   @Policy.public()
-  @ApiOkResponse({ type: TokenPairView })
-  login(@Body() input: LoginDto): Promise<TokenPairView> {
-    return this.auth.login(input);
+  @ApiCookieModeResponse(TokenPairView)
+  async login(
+    @Body() input: LoginDto,
+    @Req() request: CookieRequest,
+    @Res({ passthrough: true }) reply: CookieReply,
+  ): Promise<TokenPairView | DashboardTokenView> {
+    if (!wantsCookieMode(request)) {
+      return this.auth.login(input);
+    }
+    this.refreshCookies.assertDashboardOrigin(request);
+
+    return this.dashboardCookies.deliver(reply, await this.auth.login(input));
   }
 
+  /** A body token is used as given; without one, the verified refresh cookie (cookie mode). */
   @Post('refresh')
   @CredentialRoute()
   @HttpCode(200)
   @Policy.public()
-  @ApiOkResponse({ type: TokenPairView })
-  refresh(@Body() input: RefreshDto): Promise<TokenPairView> {
-    return this.auth.refresh(input.refreshToken);
+  @ApiCookieModeResponse(TokenPairView)
+  @ApiCsrfHeader()
+  async refresh(
+    @Body() input: RefreshDto,
+    @Req() request: CookieRequest,
+    @Res({ passthrough: true }) reply: CookieReply,
+  ): Promise<TokenPairView | DashboardTokenView> {
+    if (input.refreshToken === undefined) {
+      const fromCookie = await this.refreshCookies.refreshTokenOf(request);
+
+      return this.dashboardCookies.deliver(reply, await this.auth.refresh(fromCookie));
+    }
+    if (!wantsCookieMode(request)) {
+      return this.auth.refresh(input.refreshToken);
+    }
+    this.refreshCookies.assertDashboardOrigin(request);
+
+    return this.dashboardCookies.deliver(reply, await this.auth.refresh(input.refreshToken));
   }
 
   @Post('logout')
   @HttpCode(204)
   @Policy.member()
+  @AllowDuringMfaEnrollment()
+  @AcceptsRefreshCookie()
   @ApiBearerAuth()
+  @ApiCsrfHeader()
   @ApiNoContentResponse()
-  async logout(): Promise<void> {
+  async logout(
+    @Req() request: CookieRequest,
+    @Res({ passthrough: true }) reply: CookieReply,
+  ): Promise<void> {
     const actor = this.context.actor;
     if (actor?.type === 'user') {
       await this.auth.logout(this.context.organizationIdOrThrow(), actor.sessionId);
+    }
+    if (wantsCookieMode(request) || refreshCookieOf(request) !== undefined) {
+      this.dashboardCookies.clear(reply);
     }
   }
 }
@@ -75,6 +126,7 @@ export class MeController {
 
   @Get()
   @Policy.member()
+  @AllowDuringMfaEnrollment()
   @ApiOkResponse({ type: MeView })
   async show(): Promise<MeView> {
     const actor = this.context.actor;

@@ -1,9 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import {
+  IsEmail,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
 
 import { ROLES, Role } from '@parley/core';
-import { OrganizationRefView, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '@parley/tenancy';
+import { NewPasswordField, OrganizationRefView, PASSWORD_MAX_LENGTH } from '@parley/tenancy';
+
+import { MFA_CODE_PATTERN } from './mfa/mfa.dto';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const lower = ({ value }: { value: unknown }) =>
@@ -33,11 +43,7 @@ export class SignupDto {
   @IsEmail({}, { message: 'email must be an email address' })
   email: string;
 
-  @ApiProperty({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })
-  @IsString()
-  @Length(PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH, {
-    message: `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-  })
+  @NewPasswordField()
   password: string;
 
   @ApiProperty({ example: 'Ada Lovelace' })
@@ -65,18 +71,26 @@ export class LoginDto {
   @MaxLength(PASSWORD_MAX_LENGTH)
   password: string;
 
-  @ApiPropertyOptional({ description: 'TOTP code when the account has MFA' })
+  @ApiPropertyOptional({
+    description: 'when the account has MFA: a six-digit TOTP code or a recovery code',
+    example: '123456',
+  })
   @IsOptional()
+  @Transform(trim)
   @IsString()
-  @Matches(/^\d{6}$/, { message: 'mfaCode must be six digits' })
+  @Matches(MFA_CODE_PATTERN, { message: 'mfaCode must be six digits or a recovery code' })
   mfaCode?: string;
 }
 
 export class RefreshDto {
-  @ApiProperty()
+  @ApiPropertyOptional({
+    description: 'required, except in cookie mode, where the __Host-parley_refresh cookie is read',
+  })
+  // Absent is allowed (cookie mode); null is not, so a present value is always a checked string.
+  @ValidateIf((input: RefreshDto) => input.refreshToken !== undefined)
   @IsString()
   @Length(20, 200)
-  refreshToken: string;
+  refreshToken?: string;
 }
 
 export class TokenPairView {

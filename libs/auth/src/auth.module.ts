@@ -1,22 +1,88 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
+import { SessionTerminator } from '@parley/core';
 import { TenancyModule } from '@parley/tenancy';
 
+import { ApiKeyAuthenticator } from './api-keys/api-key-authenticator';
+import { ApiKeyEntity } from './api-keys/api-key.entity';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ApiKeysService } from './api-keys/api-keys.service';
 import { AuthController, MeController } from './auth.controller';
 import { AuthService } from './auth.service';
+import { CsrfTokens } from './cookie-mode/csrf-tokens';
+import { DashboardCookies } from './cookie-mode/dashboard-cookies';
+import { RefreshCookieAuthenticator } from './cookie-mode/refresh-cookie-authenticator';
+import { RefreshTokenRecords } from './cookie-mode/refresh-token-records';
+import { JwksController } from './jwks.controller';
 import { AuthenticationGuard } from './authentication.guard';
+import { MeMfaController, UserMfaController } from './mfa/mfa.controller';
+import { MfaService } from './mfa/mfa.service';
+import { MfaVerificationService } from './mfa/mfa-verification.service';
+import { PasswordAttempts } from './passwords/password-attempts.service';
+import { PasswordChangeService } from './passwords/password-change.service';
+import { MePasswordController, UserLockController } from './passwords/passwords.controller';
+import { RecoveryCodeEntity } from './mfa/recovery-code.entity';
+import { TotpFactorEntity } from './mfa/totp-factor.entity';
 import { RefreshTokenEntity } from './refresh-token.entity';
 import { SessionEntity } from './session.entity';
+import { MemberSessionsController, SessionsController } from './sessions.controller';
+import { RevocationChannel } from './revocation-channel';
 import { SessionsService } from './sessions.service';
 import { SigningKeys } from './signing-keys';
 import { TokenService } from './token.service';
 
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([SessionEntity, RefreshTokenEntity]), TenancyModule],
-  controllers: [AuthController, MeController],
-  providers: [AuthService, AuthenticationGuard, SessionsService, SigningKeys, TokenService],
-  exports: [AuthService, AuthenticationGuard, SessionsService, TokenService],
+  imports: [
+    TypeOrmModule.forFeature([
+      SessionEntity,
+      RefreshTokenEntity,
+      TotpFactorEntity,
+      RecoveryCodeEntity,
+      ApiKeyEntity,
+    ]),
+    TenancyModule,
+  ],
+  controllers: [
+    AuthController,
+    MeController,
+    JwksController,
+    SessionsController,
+    MemberSessionsController,
+    MeMfaController,
+    UserMfaController,
+    ApiKeysController,
+    MePasswordController,
+    UserLockController,
+  ],
+  providers: [
+    { provide: SessionTerminator, useExisting: SessionsService },
+    RevocationChannel,
+    AuthService,
+    AuthenticationGuard,
+    SessionsService,
+    SigningKeys,
+    TokenService,
+    MfaService,
+    MfaVerificationService,
+    ApiKeyAuthenticator,
+    ApiKeysService,
+    CsrfTokens,
+    DashboardCookies,
+    RefreshCookieAuthenticator,
+    RefreshTokenRecords,
+    PasswordAttempts,
+    PasswordChangeService,
+  ],
+  exports: [
+    SessionTerminator,
+    AuthService,
+    AuthenticationGuard,
+    SessionsService,
+    TokenService,
+    SigningKeys,
+    ApiKeysService,
+  ],
 })
 export class AuthModule {}

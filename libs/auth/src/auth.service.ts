@@ -3,12 +3,14 @@ import { DataSource } from 'typeorm';
 
 import { AuditService } from '@parley/audit';
 import { APP_CONFIG, AppConfig, Clock, RequestContext } from '@parley/core';
-import { PasswordHasher, randomToken, tokenDigest } from '@parley/crypto';
+import { randomToken, tokenDigest } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 import { OrganizationsService, UserEntity, UsersService } from '@parley/tenancy';
 
 import { AuthErrorCode, AuthProblem } from './auth.errors';
 import { LoginDto, SignupDto, SignupView, TokenPairView } from './auth.dto';
+import { MfaVerificationService } from './mfa/mfa-verification.service';
+import { PasswordAttempts } from './passwords/password-attempts.service';
 import { RefreshTokenEntity } from './refresh-token.entity';
 import { SessionsService } from './sessions.service';
 import { TokenService } from './token.service';
@@ -28,9 +30,10 @@ export class AuthService {
     private readonly sessions: SessionsService,
     private readonly tokens: TokenService,
     private readonly audit: AuditService,
-    private readonly passwords: PasswordHasher,
+    private readonly passwordAttempts: PasswordAttempts,
     private readonly context: RequestContext,
     private readonly clock: Clock,
+    private readonly mfa: MfaVerificationService,
   ) {}
 
   async signup(input: SignupDto): Promise<SignupView> {
@@ -77,15 +80,17 @@ export class AuthService {
     );
     const organizationId = await this.organizations.idBySlug(input.organizationSlug);
     if (!organizationId) {
-      await this.passwords.verifyAgainstNothing(input.password);
+      await this.passwordAttempts.refuseUnknownOrganization(input.password);
       throw refusal;
     }
     const user = await this.transactions.run(organizationId, () =>
       this.users.findWithPasswordHash(input.email),
     );
-    const valid = user
-      ? await this.passwords.verify(user.passwordHash, input.password)
-      : await this.passwords.verifyAgainstNothing(input.password);
+    // Counted per account and address; 429 while either is locked, even for the right password.
+    const valid = await this.passwordAttempts.verify(
+      { organizationId, email: input.email, user, password: input.password },
+      { rehashOutdated: true },
+    );
     if (!user || !valid) {
       await this.audit.record(
         organizationId,
@@ -97,11 +102,14 @@ export class AuthService {
       throw refusal;
     }
 
+    // Asked only once the password is proven, so a guesser learns nothing from it.
+    const mfa = await this.mfa.verifyAtLogin(organizationId, user, input.mfaCode);
+
     return this.transactions.run(organizationId, async () => {
       this.context.setActor({ type: 'user', id: user.id, role: user.role, sessionId: '' });
       await this.users.recordLogin(user);
 
-      return this.startSession(user);
+      return this.startSession(user, mfa.enrollmentPending);
     });
   }
 
@@ -199,10 +207,12 @@ export class AuthService {
     });
   }
 
-  private async startSession(user: UserEntity): Promise<TokenPairView> {
+  private async startSession(user: UserEntity, mfaPending = false): Promise<TokenPairView> {
+    // The organization's policy sets how long a login lasts, refreshes included.
+    const organization = await this.organizations.currentOrThrow();
     const session = await this.sessions.start(
-      { userId: user.id },
-      this.config.refreshTokenTtlSeconds,
+      { userId: user.id, mfaPending },
+      organization.sessionAbsoluteHours * 3600,
     );
     this.context.setActor({ type: 'user', id: user.id, role: user.role, sessionId: session.id });
     await this.audit.record(

@@ -4,7 +4,14 @@ import { Reflector } from '@nestjs/core';
 import { POLICY_KEY, RoutePolicy } from '@parley/authz';
 import { Actor, Clock, Metrics, ProblemException, RequestContext } from '@parley/core';
 
+import { ApiKeyAuthenticator } from './api-keys/api-key-authenticator';
+import { API_KEY_MARK } from './api-keys/api-key-format';
 import { AuthErrorCode, AuthProblem } from './auth.errors';
+import { REFRESH_COOKIE_ROUTE } from './cookie-mode/cookie-mode.decorator';
+import { refreshCookieOf } from './cookie-mode/dashboard-cookies';
+import { RefreshCookieAuthenticator } from './cookie-mode/refresh-cookie-authenticator';
+import { MFA_ENROLLMENT_ROUTE } from './mfa/mfa-enrollment-route.decorator';
+import { MfaErrorCode, MfaProblem } from './mfa/mfa.errors';
 import { SessionsService } from './sessions.service';
 import { TokenKind, TokenService } from './token.service';
 
@@ -23,10 +30,22 @@ export interface SocketAuthState {
 
 const QUERY_TOKEN_KEYS = ['token', 'access_token', 'accessToken', 'api_key', 'apiKey'];
 
+/** A caller that holds a session: members and visitors, never API keys. */
+export type SessionActor = Extract<Actor, { sessionId: string }>;
+
+/** True when any query value, under any name, looks like one of our API keys. */
+function hasApiKeyInQuery(query: Record<string, unknown>): boolean {
+  return Object.values(query)
+    .flat()
+    .some((value) => typeof value === 'string' && value.startsWith(API_KEY_MARK));
+}
+
 /**
  * Resolves the caller of every HTTP request and socket event: verifies the bearer token, then
  * checks that the session it names is still active. Routes marked public need no token; a
- * token sent in the query string is refused everywhere.
+ * token sent in the query string is refused everywhere. Routes marked AcceptsRefreshCookie
+ * (logout) also take cookie mode's refresh cookie, checked with its CSRF token and Origin.
+ * `Authorization: ApiKey <key>` is resolved by ApiKeyAuthenticator, on HTTP only.
  */
 @Injectable()
 export class AuthenticationGuard implements CanActivate {
@@ -37,6 +56,8 @@ export class AuthenticationGuard implements CanActivate {
     private readonly context: RequestContext,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
+    private readonly apiKeys: ApiKeyAuthenticator,
+    private readonly refreshCookies: RefreshCookieAuthenticator,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -64,7 +85,11 @@ export class AuthenticationGuard implements CanActivate {
       request.ip,
       typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined,
     );
-    if (request.query && QUERY_TOKEN_KEYS.some((key) => key in (request.query as object))) {
+    if (
+      request.query &&
+      (QUERY_TOKEN_KEYS.some((key) => key in (request.query as object)) ||
+        hasApiKeyInQuery(request.query))
+    ) {
       throw new AuthProblem(
         AuthErrorCode.TokenInQuery,
         'Credentials are never accepted in the query string.',
@@ -75,12 +100,32 @@ export class AuthenticationGuard implements CanActivate {
       return true;
     }
     const header = request.headers.authorization;
+    if (typeof header === 'string' && /^ApiKey /i.test(header)) {
+      const resolved = await this.apiKeys.authenticate(header.slice('ApiKey '.length), policy);
+      request.actor = resolved.actor;
+      this.context.setOrganization(resolved.organizationId);
+      this.context.setActor(resolved.actor);
+
+      return true;
+    }
+    if (
+      header === undefined &&
+      refreshCookieOf(request) !== undefined &&
+      this.reflector.get<boolean | undefined>(REFRESH_COOKIE_ROUTE, context.getHandler()) === true
+    ) {
+      const resolved = await this.refreshCookies.authenticate(request);
+      request.actor = resolved.actor;
+      this.context.setOrganization(resolved.organizationId);
+      this.context.setActor(resolved.actor);
+
+      return true;
+    }
     const match =
       typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]{20,4096})$/.exec(header) : null;
     if (!match) {
       throw new AuthProblem(
         AuthErrorCode.InvalidToken,
-        'Send an access token as "Authorization: Bearer <token>".',
+        'Send a valid access token as "Authorization: Bearer <token>".',
       );
     }
     const accepted: TokenKind[] = policy.audience.flatMap((audience) =>
@@ -90,7 +135,9 @@ export class AuthenticationGuard implements CanActivate {
           ? ['visitor' as const]
           : [],
     );
-    const actor = await this.authenticate(match[1], accepted);
+    const allowMfaPending =
+      this.reflector.get<boolean | undefined>(MFA_ENROLLMENT_ROUTE, context.getHandler()) === true;
+    const actor = await this.authenticate(match[1], accepted, { allowMfaPending });
     request.actor = actor.actor;
     this.context.setOrganization(actor.organizationId);
     this.context.setActor(actor.actor);
@@ -102,7 +149,8 @@ export class AuthenticationGuard implements CanActivate {
   async authenticate(
     token: string,
     accepted: TokenKind[],
-  ): Promise<{ actor: Actor; organizationId: string; expiresAt: number }> {
+    options: { allowMfaPending?: boolean } = {},
+  ): Promise<{ actor: SessionActor; organizationId: string; expiresAt: number }> {
     const kind = this.tokens.kindOf(token);
     if (!kind) {
       throw new AuthProblem(AuthErrorCode.InvalidToken, 'The token is not valid.');
@@ -127,6 +175,15 @@ export class AuthenticationGuard implements CanActivate {
       session.userId === claims.subject &&
       session.role
     ) {
+      // Sockets never allow it: a session waiting for MFA enrollment may only enroll over HTTP.
+      if (session.mfaPending && !options.allowMfaPending) {
+        throw new MfaProblem(
+          MfaErrorCode.EnrollmentRequired,
+          'Your organization requires MFA: enroll with POST /api/v1/me/mfa/totp first.',
+          403,
+        );
+      }
+
       return {
         actor: { type: 'user', id: claims.subject, role: session.role, sessionId: session.id },
         organizationId: claims.organizationId,
@@ -154,7 +211,7 @@ export class AuthenticationGuard implements CanActivate {
 
   private async checkSocket(state: SocketAuthState | undefined): Promise<boolean> {
     const actor = state?.actor;
-    if (!actor || actor.type === 'system' || !state.organizationId) {
+    if (!actor || actor.type === 'system' || actor.type === 'apiKey' || !state.organizationId) {
       throw new AuthProblem(AuthErrorCode.InvalidToken, 'This socket is not authenticated.');
     }
     if (state.expiresAt !== undefined && state.expiresAt * 1000 <= this.clock.nowMs()) {

@@ -37,4 +37,8 @@ export class SessionEntity {
 
   @Column({ name: 'end_reason', type: 'text', nullable: true })
   endReason: string | null;
+
+  /** Signed in without MFA that the organization requires: limited to enrolling until it does. */
+  @Column({ name: 'mfa_pending', type: 'boolean', default: false })
+  mfaPending: boolean;
 }

@@ -5,6 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig, Clock, RequestContext, Role } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
+import { RevocationChannel } from './revocation-channel';
 import { SessionEntity } from './session.entity';
 
 export interface ActiveSession {
@@ -15,6 +16,20 @@ export interface ActiveSession {
   contactId: string | null;
   role: Role | null;
   expiresAt: number;
+  /** The member must enroll in MFA before this session may do anything else. */
+  mfaPending: boolean;
+}
+
+/** How stale a session's last-seen time may get before a use writes it again. */
+const LAST_SEEN_RESOLUTION_MS = 60_000;
+
+export interface SessionSummary {
+  id: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  ip: string | null;
+  userAgent: string | null;
 }
 
 interface CachedSession {
@@ -29,18 +44,20 @@ interface CachedSession {
 @Injectable()
 export class SessionsService {
   private readonly cache = new Map<string, CachedSession>();
-  private readonly endedListeners: ((sessionId: string) => void)[] = [];
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly transactions: TenantTransactions,
     private readonly clock: Clock,
     private readonly context: RequestContext,
-  ) {}
+    private readonly revocations: RevocationChannel,
+  ) {
+    revocations.onEnded((sessionId) => this.cache.delete(sessionId));
+  }
 
   /** Starts a session in the current tenant transaction and returns its id. */
   async start(
-    subject: { userId: string } | { contactId: string },
+    subject: { userId: string; mfaPending?: boolean } | { contactId: string },
     lifetimeSeconds: number,
   ): Promise<SessionEntity> {
     const now = this.clock.now();
@@ -57,6 +74,7 @@ export class SessionsService {
       expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
       endedAt: null,
       endReason: null,
+      mfaPending: 'userId' in subject && subject.mfaPending === true,
     };
     await this.transactions.manager.insert(SessionEntity, session);
 
@@ -74,6 +92,8 @@ export class SessionsService {
     ) {
       return cached.session.expiresAt > now ? cached.session : undefined;
     }
+    // Idle and absolute limits are both checked here: a session unused for the organization's
+    // idle time is over, and use is recorded at most once a minute to keep reads cheap.
     const rows: {
       id: string;
       subject_type: 'user' | 'visitor';
@@ -81,14 +101,27 @@ export class SessionsService {
       contact_id: string | null;
       role: Role | null;
       expires_at: Date;
-    }[] = await this.transactions.run(organizationId, (manager) =>
-      manager.query(
-        `select s.id, s.subject_type, s.user_id, s.contact_id, u.role, s.expires_at
-           from auth_sessions s left join users u on u.id = s.user_id
-          where s.id = $1 and s.ended_at is null and s.expires_at > $2`,
+      mfa_pending: boolean;
+      last_seen_at: Date;
+    }[] = await this.transactions.run(organizationId, async (manager) => {
+      const found = await manager.query(
+        `select s.id, s.subject_type, s.user_id, s.contact_id, u.role, s.expires_at, s.mfa_pending, s.last_seen_at
+           from auth_sessions s
+           join organizations o on o.id = s.organization_id
+           left join users u on u.id = s.user_id
+          where s.id = $1 and s.ended_at is null and s.expires_at > $2
+            and s.last_seen_at > $2::timestamptz - make_interval(mins => o.session_idle_minutes)`,
         [sessionId, new Date(now)],
-      ),
-    );
+      );
+      if (found[0] && now - new Date(found[0].last_seen_at).getTime() > LAST_SEEN_RESOLUTION_MS) {
+        await manager.query('update auth_sessions set last_seen_at = $2 where id = $1', [
+          sessionId,
+          new Date(now),
+        ]);
+      }
+
+      return found;
+    });
     const row = rows[0];
     if (!row || (row.subject_type === 'user' && !row.role)) {
       this.cache.delete(sessionId);
@@ -103,6 +136,7 @@ export class SessionsService {
       contactId: row.contact_id,
       role: row.role,
       expiresAt: new Date(row.expires_at).getTime(),
+      mfaPending: row.mfa_pending === true,
     };
     if (this.cache.size > 50_000) {
       this.cache.clear();
@@ -110,6 +144,46 @@ export class SessionsService {
     this.cache.set(sessionId, { session, checkedAt: now });
 
     return session;
+  }
+
+  /**
+   * Lifts the enrollment-only limit from a session whose member has just confirmed a factor; the
+   * cached copy is dropped after commit (without the ended-session listeners: it goes on).
+   */
+  async completeMfaEnrollment(sessionId: string): Promise<void> {
+    await this.transactions.manager.query(
+      'update auth_sessions set mfa_pending = false where id = $1 and mfa_pending',
+      [sessionId],
+    );
+    this.transactions.afterCommit(() => this.cache.delete(sessionId));
+  }
+
+  /** A member's sessions that are still active, newest first. */
+  async listActive(userId: string): Promise<SessionSummary[]> {
+    const rows: {
+      id: string;
+      created_at: Date;
+      last_seen_at: Date;
+      expires_at: Date;
+      ip: string | null;
+      user_agent: string | null;
+    }[] = await this.transactions.manager.query(
+      `select s.id, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent
+           from auth_sessions s join organizations o on o.id = s.organization_id
+          where s.user_id = $1 and s.ended_at is null and s.expires_at > $2
+            and s.last_seen_at > $2::timestamptz - make_interval(mins => o.session_idle_minutes)
+          order by s.created_at desc`,
+      [userId, this.clock.now()],
+    );
+
+    return rows.map((row) => ({
+      id: row.id,
+      createdAt: new Date(row.created_at),
+      lastSeenAt: new Date(row.last_seen_at),
+      expiresAt: new Date(row.expires_at),
+      ip: row.ip,
+      userAgent: row.user_agent,
+    }));
   }
 
   /** Ends a session in the current tenant transaction; once it commits, its tokens stop working. */
@@ -142,20 +216,13 @@ export class SessionsService {
       [this.clock.now(), reason, ...parameters],
     );
     const ids = rows.map((row) => row.id);
-    this.transactions.afterCommit(() => ids.forEach((id) => this.forget(id)));
+    this.transactions.afterCommit(() => this.revocations.announce(ids));
 
     return ids;
   }
 
-  forget(sessionId: string): void {
-    this.cache.delete(sessionId);
-    for (const listener of this.endedListeners) {
-      listener(sessionId);
-    }
-  }
-
-  /** Called with the id of every session ended in this process (the gateway disconnects its sockets). */
+  /** Called, on every instance, with the id of each session that ended anywhere. */
   onEnded(listener: (sessionId: string) => void): void {
-    this.endedListeners.push(listener);
+    this.revocations.onEnded(listener);
   }
 }

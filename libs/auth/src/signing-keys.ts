@@ -1,34 +1,136 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { CryptoKey, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI } from 'jose';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { CryptoKey, JWK, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI } from 'jose';
+import { DataSource } from 'typeorm';
 
-import { APP_CONFIG, AppConfig } from '@parley/core';
+import { APP_CONFIG, AppConfig, Clock } from '@parley/core';
+import { KeyEncryptionKey } from '@parley/crypto';
 
 export const SIGNING_ALGORITHM = 'ES256';
+
+/** How often each instance re-reads the key table, so a rotation elsewhere reaches it. */
+const RELOAD_INTERVAL_MS = 60_000;
+/** Clock skew the verifier tolerates, added to how long a retired key keeps verifying. */
+const SKEW_SECONDS = 30;
+/** A verifier that meets an unknown key id re-reads the table at most this often. */
+const UNKNOWN_KID_RELOAD_MS = 5_000;
 
 export interface SigningKey {
   kid: string;
   privateKey: CryptoKey;
   publicKey: CryptoKey;
+  publicJwk: JWK;
+  createdAt: Date;
+}
+
+interface KeyRow {
+  kid: string;
+  public_key_pem: string;
+  private_key_sealed: string;
+  created_at: Date;
+  retired_at: Date | null;
+  verify_until: Date | null;
 }
 
 /**
- * The ES256 key that signs every token. Production must supply JWT_PRIVATE_KEY; elsewhere a
- * development key is generated once into the data folder and kept there.
+ * ES256 signing keys, shared by every instance through the signing_keys table. The newest
+ * unretired key signs; a retired key keeps verifying until the last token it signed has expired.
+ * Rotation happens on `npm run keys:rotate` and when the current key is older than
+ * SIGNING_KEY_ROTATION_DAYS.
  */
 @Injectable()
-export class SigningKeys implements OnModuleInit {
+export class SigningKeys implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(SigningKeys.name);
-  private current: SigningKey;
-  private readonly byKid = new Map<string, CryptoKey>();
+  private current: SigningKey | undefined;
+  private verifying = new Map<string, SigningKey>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastUnknownReload = 0;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    private readonly kek: KeyEncryptionKey,
+    private readonly clock: Clock,
+  ) {}
 
   async onModuleInit(): Promise<void> {
-    const pem = this.config.jwtPrivateKey ?? this.developmentKey();
+    if (this.config.jwtPrivateKey) {
+      await this.importKey(this.config.jwtPrivateKey);
+    }
+    await this.reload();
+    if (!this.current) {
+      await this.rotate('first start');
+    }
+    this.timer = setInterval(() => {
+      void this.refresh().catch((error: Error) =>
+        this.logger.warn({ reason: error.message }, 'signing key refresh failed'),
+      );
+    }, RELOAD_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  signingKey(): SigningKey {
+    if (!this.current) {
+      throw new Error('No signing key is loaded');
+    }
+
+    return this.current;
+  }
+
+  /**
+   * The public key for a key id of this installation that still verifies, or undefined. A key id
+   * not seen yet may be a rotation on another instance: the table is read again, at most every
+   * few seconds so that made-up key ids cannot turn into a flood of queries.
+   */
+  async verificationKey(kid: string | undefined): Promise<CryptoKey | undefined> {
+    if (!kid) {
+      return undefined;
+    }
+    if (
+      !this.verifying.has(kid) &&
+      this.clock.nowMs() - this.lastUnknownReload > UNKNOWN_KID_RELOAD_MS
+    ) {
+      this.lastUnknownReload = this.clock.nowMs();
+      await this.reload().catch((error: Error) =>
+        this.logger.warn({ reason: error.message }, 'signing key reload failed'),
+      );
+    }
+
+    return this.verifying.get(kid)?.publicKey;
+  }
+
+  /** Every key that still verifies, as a JSON Web Key Set. */
+  jwks(): { keys: JWK[] } {
+    return { keys: [...this.verifying.values()].map((key) => key.publicJwk) };
+  }
+
+  /**
+   * Makes a new key current. The previous one stops signing now and keeps verifying for one
+   * access-token lifetime plus skew. An advisory lock keeps two instances from rotating at once.
+   */
+  async rotate(reason: string): Promise<string> {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const kid = await this.storeKey(privateKey);
+    this.logger.log({ kid, reason }, 'signing key rotated');
+    await this.reload();
+
+    return kid;
+  }
+
+  private async refresh(): Promise<void> {
+    await this.reload();
+    const ageMs = this.current ? this.clock.nowMs() - this.current.createdAt.getTime() : Infinity;
+    if (ageMs > this.config.signingKeyRotationDays * 86_400_000) {
+      await this.rotate('scheduled');
+    }
+  }
+
+  private async importKey(pem: string): Promise<void> {
     const privateKey = createPrivateKey(pem);
     if (
       privateKey.asymmetricKeyType !== 'ec' ||
@@ -36,46 +138,79 @@ export class SigningKeys implements OnModuleInit {
     ) {
       throw new Error('JWT_PRIVATE_KEY must be a P-256 (ES256) private key');
     }
-    const publicKeyObject: KeyObject = createPublicKey(privateKey);
-    const kid = await calculateJwkThumbprint(await exportJWK(publicKeyObject), 'sha256');
-    // Imported once as CryptoKeys: jose signs and verifies twice as fast as with raw key material.
-    const signing = await importPKCS8(
-      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      SIGNING_ALGORITHM,
-    );
-    const verifying = await importSPKI(
-      publicKeyObject.export({ type: 'spki', format: 'pem' }).toString(),
-      SIGNING_ALGORITHM,
-    );
-    this.current = { kid, privateKey: signing, publicKey: verifying };
-    this.byKid.set(kid, verifying);
+    await this.storeKey(privateKey);
   }
 
-  signingKey(): SigningKey {
-    return this.current;
-  }
-
-  /** The public key for a key id this server issued, or undefined for any other. */
-  verificationKey(kid: string | undefined): CryptoKey | undefined {
-    return kid ? this.byKid.get(kid) : undefined;
-  }
-
-  private developmentKey(): string {
-    const dir = join(this.config.dataDir, 'secrets');
-    const file = join(dir, 'jwt-signing-key.pem');
-    if (existsSync(file)) {
-      return readFileSync(file, 'utf8');
-    }
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  /**
+   * Stores a key sealed under the KEK and makes it the one that signs; storing a known key again
+   * (JWT_PRIVATE_KEY at start) brings it back into service.
+   */
+  private async storeKey(privateKey: KeyObject): Promise<string> {
+    const publicKey = createPublicKey(privateKey);
+    const kid = await calculateJwkThumbprint(await exportJWK(publicKey), 'sha256');
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    writeFileSync(file, pem, { mode: 0o600 });
-    chmodSync(file, 0o600);
-    this.logger.warn(
-      { file },
-      'generated a development signing key; set JWT_PRIVATE_KEY in production',
+    const now = this.clock.now();
+    // Another instance may sign with the old key until its next reload, so that wait counts too.
+    const verifyUntil = new Date(
+      now.getTime() +
+        (this.config.accessTokenTtlSeconds + SKEW_SECONDS) * 1000 +
+        RELOAD_INTERVAL_MS,
     );
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query('select pg_advisory_xact_lock(7270532)');
+      await manager.query(
+        'update signing_keys set retired_at = $1, verify_until = $2 where retired_at is null and kid <> $3',
+        [now, verifyUntil, kid],
+      );
+      await manager.query(
+        `insert into signing_keys (kid, algorithm, public_key_pem, private_key_sealed, created_at)
+         values ($1, $2, $3, $4, $5)
+         on conflict (kid) do update set retired_at = null, verify_until = null, created_at = excluded.created_at`,
+        [
+          kid,
+          SIGNING_ALGORITHM,
+          publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+          this.kek.seal(Buffer.from(pem), `signing_key:${kid}`),
+          now,
+        ],
+      );
+    });
 
-    return pem;
+    return kid;
+  }
+
+  /** Re-reads the key table: the newest unretired key signs, every unexpired key verifies. */
+  async reload(): Promise<void> {
+    const rows: KeyRow[] = await this.dataSource.query(
+      `select kid, public_key_pem, private_key_sealed, created_at, retired_at, verify_until
+         from signing_keys where verify_until is null or verify_until > $1
+        order by created_at desc`,
+      [this.clock.now()],
+    );
+    const verifying = new Map<string, SigningKey>();
+    let current: SigningKey | undefined;
+    for (const row of rows) {
+      const known = this.verifying.get(row.kid);
+      const key = known ?? (await this.loadKey(row));
+      verifying.set(row.kid, key);
+      if (!current && row.retired_at === null) {
+        current = key;
+      }
+    }
+    this.verifying = verifying;
+    this.current = current;
+  }
+
+  private async loadKey(row: KeyRow): Promise<SigningKey> {
+    const pem = this.kek.open(row.private_key_sealed, `signing_key:${row.kid}`).toString('utf8');
+    const publicJwk = await exportJWK(createPublicKey(row.public_key_pem));
+
+    return {
+      kid: row.kid,
+      privateKey: await importPKCS8(pem, SIGNING_ALGORITHM),
+      publicKey: await importSPKI(row.public_key_pem, SIGNING_ALGORITHM),
+      publicJwk: { ...publicJwk, kid: row.kid, alg: SIGNING_ALGORITHM, use: 'sig' },
+      createdAt: new Date(row.created_at),
+    };
   }
 }

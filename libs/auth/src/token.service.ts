@@ -115,8 +115,8 @@ export class TokenService {
     try {
       ({ payload } = await jwtVerify(
         token,
-        (header) => {
-          const key = this.keys.verificationKey(header.kid);
+        async (header) => {
+          const key = await this.keys.verificationKey(header.kid);
           if (!key) {
             throw new AuthProblem(
               AuthErrorCode.InvalidToken,

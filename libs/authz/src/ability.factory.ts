@@ -1,8 +1,9 @@
-import { AbilityBuilder, MongoAbility, createMongoAbility } from '@casl/ability';
+import { AbilityBuilder, MongoAbility, RawRuleOf, createMongoAbility } from '@casl/ability';
 import { Injectable } from '@nestjs/common';
 
 import { Actor } from '@parley/core';
 
+import { SCOPE_GRANTS, isApiKeyScope } from './api-key-scopes';
 import { Action, Subject } from './policy.decorator';
 
 export interface ConversationRecord {
@@ -19,7 +20,13 @@ export interface MessageRecord {
   conversationAssigneeId: string | null;
 }
 
-type SubjectRecord = ConversationRecord | MessageRecord;
+export interface ApiKeyRecord {
+  __type: 'ApiKey';
+  organizationId: string;
+  createdBy: string | null;
+}
+
+type SubjectRecord = ConversationRecord | MessageRecord | ApiKeyRecord;
 
 export type AppAbility = MongoAbility<[Action, Subject | SubjectRecord]>;
 
@@ -44,10 +51,12 @@ export class AbilityFactory {
       ? 'none'
       : actor.type === 'user'
         ? `user:${actor.role}:${actor.id}`
-        : `${actor.type}:${actor.id}`;
+        : actor.type === 'apiKey'
+          ? `apiKey:${actor.id}:${actor.userId}:${actor.role}:${actor.scopes.join(',')}`
+          : `${actor.type}:${actor.id}`;
     let ability = this.cache.get(key);
     if (!ability) {
-      ability = this.build(actor);
+      ability = actor?.type === 'apiKey' ? this.buildForApiKey(actor) : this.build(actor);
       if (this.cache.size > 10_000) {
         this.cache.clear();
       }
@@ -68,6 +77,9 @@ export class AbilityFactory {
           can('read', ['Organization', 'User', 'Contact', 'Conversation', 'Message']);
           can(['create', 'update'], ['Contact', 'Conversation']);
           can('create', 'Message');
+          // Managers create API keys and manage only their own; admins manage every key.
+          can('create', 'ApiKey');
+          can(['read', 'update', 'delete'], 'ApiKey', { createdBy: actor.id } as never);
           break;
         case 'agent':
           can('read', ['Organization', 'User', 'Contact', 'Conversation', 'Message']);
@@ -88,5 +100,35 @@ export class AbilityFactory {
     }
 
     return build({ detectSubjectType: (subject) => (subject as SubjectRecord).__type as never });
+  }
+
+  /**
+   * A key may do only what both its scopes and its creator's current role allow: for each
+   * action and subject a scope grants, the role's own rules for that pair (with their
+   * conditions, such as an agent's "assigned to me or nobody") are copied, and nothing else.
+   */
+  private buildForApiKey(actor: Extract<Actor, { type: 'apiKey' }>): AppAbility {
+    const role = this.forActor({ type: 'user', id: actor.userId, role: actor.role, sessionId: '' });
+    const rules: RawRuleOf<AppAbility>[] = [];
+    for (const scope of actor.scopes) {
+      for (const grant of isApiKeyScope(scope) ? SCOPE_GRANTS[scope] : []) {
+        for (const action of grant.actions) {
+          // CASL lists the highest priority first; later rules win, so they are copied reversed.
+          for (const rule of [...role.possibleRulesFor(action, grant.subject)].reverse()) {
+            rules.push({
+              action,
+              subject: grant.subject,
+              conditions: rule.conditions,
+              inverted: rule.inverted,
+              fields: rule.fields,
+            } as RawRuleOf<AppAbility>);
+          }
+        }
+      }
+    }
+
+    return createMongoAbility<AppAbility>(rules, {
+      detectSubjectType: (subject) => (subject as SubjectRecord).__type as never,
+    });
   }
 }

@@ -10,6 +10,8 @@ export type Subject =
   | 'Conversation'
   | 'Message'
   | 'AuditEvent'
+  | 'ApiKey'
+  | 'DataSubjectRequest'
   | 'all';
 
 export type Audience = 'user' | 'visitor' | 'public';

@@ -4,6 +4,7 @@ import { Reflector } from '@nestjs/core';
 import { Actor, ForbiddenProblem, ProblemException, UnauthenticatedProblem } from '@parley/core';
 
 import { AbilityFactory } from './ability.factory';
+import { apiKeyMayReach } from './api-key-scopes';
 import { POLICY_KEY, RoutePolicy } from './policy.decorator';
 
 export enum AuthzErrorCode {
@@ -45,7 +46,12 @@ export class PolicyGuard implements CanActivate {
     if (!actor || actor.type === 'system') {
       throw new UnauthenticatedProblem();
     }
-    if (!policy.audience.includes(actor.type)) {
+    // An API key reaches only REST routes that name a subject one of its scopes can grant.
+    const accepted =
+      actor.type === 'apiKey'
+        ? context.getType() === 'http' && apiKeyMayReach(policy)
+        : policy.audience.includes(actor.type);
+    if (!accepted) {
       throw new UnauthenticatedProblem(
         AuthzErrorCode.WrongAudience,
         'This token is not accepted here.',
@@ -56,7 +62,11 @@ export class PolicyGuard implements CanActivate {
       policy.subject &&
       !this.abilities.forActor(actor).can(policy.action, policy.subject)
     ) {
-      throw new ForbiddenProblem();
+      throw new ForbiddenProblem(
+        actor.type === 'apiKey'
+          ? "The API key's scopes, or its creator's current role, do not allow this action."
+          : undefined,
+      );
     }
 
     return true;

@@ -37,11 +37,13 @@ import {
 } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
-import { ConversationsService } from './conversations.service';
 import { JoinConversationDto, RefreshSocketDto, SendMessageDto } from './conversations.dto';
 import { MessagesService } from './messages.service';
 import { MessageBroadcaster, conversationRoom } from './message-broadcaster';
 import { ChatSocket, SocketHandshake } from './socket-handshake';
+
+/** Messages a join returns at most; a client asks again with `after` for more. */
+const JOIN_HISTORY_LIMIT = 100;
 
 /** How long before expiry a socket is told to refresh its token. */
 const EXPIRY_WARNING_MS = 60_000;
@@ -102,7 +104,6 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly authentication: AuthenticationGuard,
     private readonly sessions: SessionsService,
     private readonly transactions: TenantTransactions,
-    private readonly conversations: ConversationsService,
     private readonly messages: MessagesService,
     private readonly broadcaster: MessageBroadcaster,
     private readonly clock: Clock,
@@ -157,12 +158,15 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   ): Promise<unknown> {
     const input = await validatePayload(JoinConversationDto, payload);
     const organizationId = this.context.organizationIdOrThrow();
-    const conversation = await this.transactions.run(organizationId, () =>
-      this.conversations.findReadableOrThrow(input.conversationId),
+    // Joining answers with the history too (after `after`, when given): a widget visitor has no
+    // other way to read its conversation, and a reconnecting client catches up from here.
+    const history = await this.transactions.run(organizationId, () =>
+      this.messages.list(input.conversationId, JOIN_HISTORY_LIMIT, input.after),
     );
-    await socket.join(conversationRoom(conversation.id));
+    const conversationId = input.conversationId.toLowerCase();
+    await socket.join(conversationRoom(conversationId));
 
-    return { ok: true, conversationId: conversation.id };
+    return { ok: true, conversationId, messages: history };
   }
 
   @SubscribeMessage('message:send')
@@ -203,8 +207,8 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
       });
     }
     if (
-      next.actor.type !== 'system' &&
       current.type !== 'system' &&
+      current.type !== 'apiKey' &&
       next.actor.sessionId !== current.sessionId
     ) {
       await socket.leave(sessionRoom(current.sessionId));

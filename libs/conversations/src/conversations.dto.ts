@@ -132,6 +132,10 @@ export class SendMessageDto extends MessageBodyDto {
 export class JoinConversationDto {
   @IsUUID('all', { message: 'conversationId must be a UUID' })
   conversationId: string;
+
+  @IsOptional()
+  @IsUUID('all', { message: 'after must be a message id' })
+  after?: string;
 }
 
 export class RefreshSocketDto {

@@ -184,9 +184,12 @@ export class MessagesService {
       throw new ForbiddenProblem('You may not write in this conversation.');
     }
 
-    return actor.type === 'visitor'
-      ? { type: 'contact', id: actor.contactId }
-      : { type: 'agent', id: actor.id };
+    if (actor.type === 'visitor') {
+      return { type: 'contact', id: actor.contactId };
+    }
+
+    // A key writes as the member who created it; the audit entry names the key itself.
+    return { type: 'agent', id: actor.type === 'apiKey' ? actor.userId : actor.id };
   }
 
   /** 404 when the caller may not even read the conversation, 403 when it may read but not write. */

@@ -32,7 +32,7 @@ export class SocketHandshake {
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     if (typeof token !== 'string' || token.length < 20 || token.length > 4096) {
       throw new ProblemException(401, AuthErrorCode.InvalidToken, {
-        detail: 'A token is required in the handshake auth payload.',
+        detail: 'Send a valid token in the handshake auth payload as {token}.',
       });
     }
     const result = await this.authentication.authenticate(token, ['access', 'visitor']);

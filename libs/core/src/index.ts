@@ -9,3 +9,4 @@ export * from './validation/validation';
 export * from './core.module';
 export * from './metrics/metrics';
 export * from './logging/safe-error';
+export * from './sessions/session-terminator';

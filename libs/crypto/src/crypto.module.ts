@@ -1,10 +1,12 @@
 import { Global, Module } from '@nestjs/common';
 
+import { KeyEncryptionKey } from './key-encryption';
+import { PasswordPolicy } from './password-policy';
 import { PasswordHasher } from './passwords';
 
 @Global()
 @Module({
-  providers: [PasswordHasher],
-  exports: [PasswordHasher],
+  providers: [PasswordHasher, PasswordPolicy, KeyEncryptionKey],
+  exports: [PasswordHasher, PasswordPolicy, KeyEncryptionKey],
 })
 export class CryptoModule {}

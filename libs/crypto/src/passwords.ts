@@ -1,6 +1,8 @@
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 import { Injectable } from '@nestjs/common';
 
+import { normalizePassword } from './password-policy';
+
 /** OWASP's argon2id floor: 19 MiB, two passes, one lane. */
 export const ARGON2_PARAMETERS = {
   algorithm: Algorithm.Argon2id,
@@ -9,20 +11,73 @@ export const ARGON2_PARAMETERS = {
   parallelism: 1,
 } as const;
 
+export interface Argon2HashParameters {
+  algorithm: string;
+  version: number;
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+const PHC_PATTERN = /^\$(argon2(?:id|i|d))\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$/;
+
+/** The parameters of an argon2 PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`). */
+export function argon2ParametersOf(passwordHash: string): Argon2HashParameters | undefined {
+  const match = PHC_PATTERN.exec(passwordHash);
+  if (!match) {
+    return undefined;
+  }
+
+  return {
+    algorithm: match[1],
+    version: Number(match[2]),
+    memoryCost: Number(match[3]),
+    timeCost: Number(match[4]),
+    parallelism: Number(match[5]),
+  };
+}
+
+/** `argon2id v=19 m=19456,t=2,p=1`, for audit entries; never the salt or the hash. */
+export function describeArgon2Parameters(passwordHash: string): string {
+  const parameters = argon2ParametersOf(passwordHash);
+  if (!parameters) {
+    return 'unknown';
+  }
+  const { algorithm, version, memoryCost, timeCost, parallelism } = parameters;
+
+  return `${algorithm} v=${version} m=${memoryCost},t=${timeCost},p=${parallelism}`;
+}
+
 @Injectable()
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
 
+  // Both sides see the NFKC form (NIST SP 800-63B-4), so a password typed with composed or
+  // decomposed accents, or full-width letters, matches itself; ASCII passwords are unchanged.
   hash(password: string): Promise<string> {
-    return hash(password, ARGON2_PARAMETERS);
+    return hash(normalizePassword(password), ARGON2_PARAMETERS);
   }
 
   async verify(passwordHash: string, password: string): Promise<boolean> {
     try {
-      return await verify(passwordHash, password);
+      return await verify(passwordHash, normalizePassword(password));
     } catch {
       return false;
     }
+  }
+
+  /** True when a stored hash was made with other parameters than ARGON2_PARAMETERS. */
+  needsRehash(passwordHash: string): boolean {
+    const parameters = argon2ParametersOf(passwordHash);
+
+    return (
+      !parameters ||
+      parameters.algorithm !== 'argon2id' ||
+      parameters.version !== 19 ||
+      parameters.memoryCost !== ARGON2_PARAMETERS.memoryCost ||
+      parameters.timeCost !== ARGON2_PARAMETERS.timeCost ||
+      parameters.parallelism !== ARGON2_PARAMETERS.parallelism
+    );
   }
 
   /** Spends the same time as a real check, so an unknown account answers like a wrong password. */

@@ -102,21 +102,51 @@ export async function runMigrations(
   }
 }
 
+/** Runs a database step and, when it fails, says which variable's connection failed. */
+async function named<T>(variable: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message.startsWith(variable) ? message : `${variable}: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+function probe(variable: string, url: string): ReturnType<typeof probeLogin> {
+  return named(variable, () => probeLogin(url));
+}
+
 async function connectPostgres(
   config: AppConfig,
   setup: DatabaseSetup,
   logger: Logger,
 ): Promise<ConnectedDatabase> {
-  await runMigrations(config.databaseMigrationUrl ?? (config.databaseUrl as string), setup, logger);
-  const login = await probeLogin(config.databaseUrl as string);
-  const extra: Record<string, unknown> = {};
-  if (login.canBypass) {
-    if (config.production) {
+  const refuseInProduction = (login: {
+    user: string;
+    canBypass: boolean;
+    reason?: string;
+  }): void => {
+    if (config.production && login.canBypass) {
       throw new Error(
         `DATABASE_URL logs in as "${login.user}", which ${login.reason} and could bypass row-level security; ` +
           `production needs a login role that is only a member of ${RUNTIME_ROLE}`,
       );
     }
+  };
+  // Checked before migrating, so production refuses a superuser login without touching the
+  // database, and again after, when the tables (and so their owner) exist.
+  refuseInProduction(await probe('DATABASE_URL', config.databaseUrl as string));
+  const migrationVariable =
+    config.databaseMigrationUrl === config.databaseUrl ? 'DATABASE_URL' : 'DATABASE_MIGRATION_URL';
+  await named(migrationVariable, () =>
+    runMigrations(config.databaseMigrationUrl ?? (config.databaseUrl as string), setup, logger),
+  );
+  const login = await probe('DATABASE_URL', config.databaseUrl as string);
+  refuseInProduction(login);
+  const extra: Record<string, unknown> = {};
+  if (login.canBypass) {
     logger.warn(
       { login: login.user, runtimeRole: RUNTIME_ROLE },
       `DATABASE_URL logs in as a role that ${login.reason}; assuming ${RUNTIME_ROLE} on every connection`,

@@ -1,3 +1,4 @@
+export * from './committed-refusal';
 export * from './connect';
 export * from './database.health';
 export * from './database.module';

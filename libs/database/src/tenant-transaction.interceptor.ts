@@ -5,6 +5,7 @@ import { Observable, firstValueFrom, from } from 'rxjs';
 
 import { ParleyStore } from '@parley/core';
 
+import { CommittedRefusal } from './committed-refusal';
 import { TenantTransactions } from './tenant-transactions';
 
 /**
@@ -30,11 +31,13 @@ export class TenantTransactionInterceptor implements NestInterceptor {
     }
 
     return from(
-      this.transactions.runThenFlush(() =>
-        this.txHost.withTransaction(() =>
-          firstValueFrom(next.handle(), { defaultValue: undefined }),
-        ),
-      ),
+      this.transactions
+        .runThenFlush(() =>
+          this.txHost.withTransaction(() =>
+            firstValueFrom(next.handle(), { defaultValue: undefined }).catch(CommittedRefusal.keep),
+          ),
+        )
+        .then(CommittedRefusal.raise),
     );
   }
 }

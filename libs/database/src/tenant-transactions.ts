@@ -6,6 +6,8 @@ import { EntityManager } from 'typeorm';
 
 import { ParleyStore } from '@parley/core';
 
+import { CommittedRefusal } from './committed-refusal';
+
 const AFTER_COMMIT = 'afterCommit' as const;
 
 /**
@@ -47,7 +49,11 @@ export class TenantTransactions {
     }
     this.cls.set('organizationId', organizationId);
 
-    return this.runThenFlush(() => this.txHost.withTransaction(() => work(this.txHost.tx)));
+    return this.runThenFlush(() =>
+      this.txHost.withTransaction(() =>
+        (work(this.txHost.tx) as Promise<T | CommittedRefusal>).catch(CommittedRefusal.keep),
+      ),
+    ).then(CommittedRefusal.raise) as Promise<T>;
   }
 
   /** Runs `effect` once the outermost transaction has committed (never if it rolls back). */

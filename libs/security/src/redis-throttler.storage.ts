@@ -1,4 +1,4 @@
-import { OnModuleDestroy } from '@nestjs/common';
+import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import Redis from 'ioredis';
 
@@ -29,12 +29,20 @@ return { hits, ttl, 0, 0 }
 /** Fixed-window counters in Redis, so every instance enforces one shared limit per client. */
 export class RedisThrottlerStorage implements ThrottlerStorage, OnModuleDestroy {
   private readonly redis: Redis;
+  private readonly logger = new Logger('RateLimits');
 
   constructor(url: string) {
     this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    this.redis.on('error', (error) =>
+      this.logger.warn({ reason: error.message }, 'rate-limit store connection error'),
+    );
     this.redis.defineCommand('parleyThrottle', { numberOfKeys: 1, lua: INCREMENT });
   }
 
+  /**
+   * Counts one hit. While Redis is unreachable the limit is not enforced and an error is logged
+   * for each refused count: the API stays up, and the outage is loud rather than silent.
+   */
   async increment(
     key: string,
     ttl: number,
@@ -42,16 +50,22 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnModuleDestroy 
     blockDuration: number,
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
-    const [hits, ttlMs, blocked, blockMs] = (await (
-      this.redis as unknown as {
-        parleyThrottle(key: string, ttl: number, limit: number, block: number): Promise<number[]>;
-      }
-    ).parleyThrottle(
-      `parley:throttle:${throttlerName}:${key}`,
-      ttl,
-      limit,
-      blockDuration,
-    )) as number[];
+    let result: number[];
+    try {
+      result = await (
+        this.redis as unknown as {
+          parleyThrottle(key: string, ttl: number, limit: number, block: number): Promise<number[]>;
+        }
+      ).parleyThrottle(`parley:throttle:${throttlerName}:${key}`, ttl, limit, blockDuration);
+    } catch (error) {
+      this.logger.error(
+        { reason: (error as Error).message },
+        'rate limit not enforced: Redis did not answer',
+      );
+
+      return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+    }
+    const [hits, ttlMs, blocked, blockMs] = result;
 
     return {
       totalHits: hits,

@@ -3,6 +3,7 @@ import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 
 import { APP_CONFIG, AppConfig } from '@parley/core';
 
+import { LoginThrottle } from './login-throttle';
 import { isCredentialRoute } from './rate-limit';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
@@ -34,7 +35,7 @@ const MINUTE_MS = 60_000;
       }),
     }),
   ],
-  providers: [ThrottlerGuard],
-  exports: [ThrottlerGuard],
+  providers: [ThrottlerGuard, LoginThrottle],
+  exports: [ThrottlerGuard, LoginThrottle],
 })
 export class SecurityModule {}

@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
@@ -13,13 +14,40 @@ import {
   Max,
   MaxLength,
   Min,
+  MinLength,
   ValidateNested,
 } from 'class-validator';
 
 import { ROLES, Role } from '@parley/core';
+import { PASSWORD_LENGTH } from '@parley/crypto';
 
-export const PASSWORD_MIN_LENGTH = 15;
-export const PASSWORD_MAX_LENGTH = 256;
+/** The default minimum; the organization's own (passwordMinLength) is enforced by the service. */
+export const PASSWORD_MIN_LENGTH = PASSWORD_LENGTH.standard;
+export const PASSWORD_MAX_LENGTH = PASSWORD_LENGTH.max;
+export const PASSWORD_MIN_LENGTH_WITH_MFA = PASSWORD_LENGTH.floor;
+
+/**
+ * The bounds every new password meets whatever the organization: the service then applies the
+ * organization's minimum and the common-password list.
+ */
+export function NewPasswordField(field = 'password'): PropertyDecorator {
+  return applyDecorators(
+    ApiProperty({
+      minLength: PASSWORD_MIN_LENGTH_WITH_MFA,
+      maxLength: PASSWORD_MAX_LENGTH,
+      description:
+        `at least the organization's passwordMinLength (${PASSWORD_MIN_LENGTH} unless lowered ` +
+        'for an organization where every role uses MFA); common passwords are refused',
+    }),
+    IsString(),
+    MinLength(PASSWORD_MIN_LENGTH_WITH_MFA, {
+      message: `${field} must be at least ${PASSWORD_MIN_LENGTH_WITH_MFA} characters, and at least the organization's minimum`,
+    }),
+    MaxLength(PASSWORD_MAX_LENGTH, {
+      message: `${field} must be at most ${PASSWORD_MAX_LENGTH} characters; it is never shortened`,
+    }),
+  );
+}
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const lower = ({ value }: { value: unknown }) =>
@@ -45,11 +73,7 @@ export class CreateUserDto extends EmailField {
   @IsIn(ROLES as Role[])
   role: Role;
 
-  @ApiProperty({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })
-  @IsString()
-  @Length(PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH, {
-    message: `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-  })
+  @NewPasswordField()
   password: string;
 }
 
@@ -72,8 +96,6 @@ export class WidgetSettingsDto {
   })
   allowedOrigins: string[];
 }
-
-export const PASSWORD_MIN_LENGTH_WITH_MFA = 8;
 
 export class SecurityPolicyDto {
   @ApiPropertyOptional({

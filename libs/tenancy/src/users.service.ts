@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 
 import { AuditService } from '@parley/audit';
-import { Clock, NotFoundProblem, RequestContext, Role } from '@parley/core';
-import { PasswordHasher } from '@parley/crypto';
+import { Clock, NotFoundProblem, RequestContext, Role, SessionTerminator } from '@parley/core';
+import { PasswordHasher, PasswordPolicy, passwordContext } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
+import { OrganizationEntity } from './organization.entity';
 import { TenancyErrorCode, TenancyProblem, isUniqueViolation } from './tenancy.errors';
-import { UserView } from './tenancy.dto';
+import { PASSWORD_MIN_LENGTH, UserView } from './tenancy.dto';
 import { UserEntity } from './user.entity';
 
 export function toUserView(user: UserEntity): UserView {
@@ -33,9 +34,11 @@ export class UsersService {
   constructor(
     private readonly transactions: TenantTransactions,
     private readonly passwords: PasswordHasher,
+    private readonly passwordPolicy: PasswordPolicy,
     private readonly context: RequestContext,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly sessions: SessionTerminator,
   ) {}
 
   private get manager(): EntityManager {
@@ -43,6 +46,8 @@ export class UsersService {
   }
 
   async create(input: NewUser): Promise<UserEntity> {
+    await this.assertPasswordAllowed(input.password, input.email);
+
     const passwordHash = await this.passwords.hash(input.password);
     const user = this.manager.create(UserEntity, {
       organizationId: this.context.organizationIdOrThrow(),
@@ -65,6 +70,33 @@ export class UsersService {
     }
 
     return user;
+  }
+
+  /**
+   * Refuses a new password the organization does not allow: shorter than its passwordMinLength,
+   * on the common-password list, or containing the email's name or the organization slug.
+   */
+  async assertPasswordAllowed(password: string, email: string, field = 'password'): Promise<void> {
+    const organization = await this.manager.findOneBy(OrganizationEntity, {
+      id: this.context.organizationIdOrThrow(),
+    });
+    const rules = {
+      minLength: organization?.passwordMinLength ?? PASSWORD_MIN_LENGTH,
+      context: passwordContext(email, organization?.slug),
+    };
+
+    this.passwordPolicy.assertAcceptable(password, rules, field);
+  }
+
+  /** Stores a new hash; the caller records the password event, not a generic member change. */
+  async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
+    await this.manager
+      .createQueryBuilder()
+      .update(UserEntity)
+      .set({ passwordHash })
+      .where('id = :id', { id })
+      .callListeners(false)
+      .execute();
   }
 
   list(): Promise<UserEntity[]> {
@@ -119,6 +151,8 @@ export class UsersService {
     const from = user.role;
     user.role = role;
     await this.manager.save(UserEntity, user);
+    // A new role starts from a new sign-in: no token issued under the old one stays in use.
+    await this.sessions.endAllForUser(user.id, 'role_changed');
     await this.audit.record(
       user.organizationId,
       'user.role_changed',

@@ -1,4 +1,7 @@
+import { KeyObject, createPrivateKey } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
+
+import { OriginListError, parseOriginList } from './origin-list';
 
 export type NodeEnvironment = 'development' | 'test' | 'production';
 
@@ -21,13 +24,23 @@ export interface AppConfig {
   jwtIssuer: string;
   jwtAudience: string;
   jwtPrivateKey: string | undefined;
+  kek: string | undefined;
+  signingKeyRotationDays: number;
   accessTokenTtlSeconds: number;
-  refreshTokenTtlSeconds: number;
   visitorTokenTtlSeconds: number;
   sessionCacheMs: number;
+  apiKeyRotationOverlapSeconds: number;
   metricsToken: string | undefined;
   rateLimitPerMinute: number;
   credentialRateLimitPerMinute: number;
+  dashboardOrigins: string[];
+  loginFailuresBeforeLock: number;
+  loginFailureWindowSeconds: number;
+  loginLockSeconds: number;
+  loginLockMaxSeconds: number;
+  loginMaxConsecutiveFailures: number;
+  loginAddressFailureLimit: number;
+  loginAddressBlockSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -219,28 +232,51 @@ export const CONFIG_SCHEMA = {
   } satisfies Entry<string>,
   jwtPrivateKey: {
     variable: 'JWT_PRIVATE_KEY',
-    description: 'ES256 private key (PKCS#8 PEM) that signs tokens; required in production',
+    description:
+      'ES256 private key (PKCS#8 PEM) to import as a signing key; otherwise keys are generated',
     secret: true,
     parse: (raw) => {
       if (raw === undefined || raw === '') {
         return undefined;
       }
-      if (!raw.includes('-----BEGIN PRIVATE KEY-----')) {
+      let key: KeyObject;
+      try {
+        key = createPrivateKey(raw);
+      } catch {
         throw new ConfigError('JWT_PRIVATE_KEY', 'must be a PKCS#8 PEM private key');
+      }
+      if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+        throw new ConfigError('JWT_PRIVATE_KEY', 'must be a P-256 (ES256) key');
       }
 
       return raw;
     },
   } satisfies Entry<string | undefined>,
+  kek: {
+    variable: 'PARLEY_KEK',
+    description:
+      'key-encryption key (32 random bytes, base64) that wraps stored keys; required in production',
+    secret: true,
+    parse: (raw) => {
+      if (raw === undefined || raw === '') {
+        return undefined;
+      }
+      if (!/^[A-Za-z0-9+/]{43}=$/.test(raw) || Buffer.from(raw, 'base64').length !== 32) {
+        throw new ConfigError('PARLEY_KEK', 'must be 32 bytes in base64 (openssl rand -base64 32)');
+      }
+
+      return raw;
+    },
+  } satisfies Entry<string | undefined>,
+  signingKeyRotationDays: {
+    variable: 'SIGNING_KEY_ROTATION_DAYS',
+    description: 'age after which the token signing key is replaced by a new one',
+    parse: integer('SIGNING_KEY_ROTATION_DAYS', 30, 1, 365),
+  } satisfies Entry<number>,
   accessTokenTtlSeconds: {
     variable: 'ACCESS_TOKEN_TTL_SECONDS',
     description: 'lifetime of access tokens',
     parse: integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 3600),
-  } satisfies Entry<number>,
-  refreshTokenTtlSeconds: {
-    variable: 'REFRESH_TOKEN_TTL_SECONDS',
-    description: 'absolute lifetime of a login (refresh-token family)',
-    parse: integer('REFRESH_TOKEN_TTL_SECONDS', 12 * 3600, 300, 30 * 24 * 3600),
   } satisfies Entry<number>,
   visitorTokenTtlSeconds: {
     variable: 'VISITOR_TOKEN_TTL_SECONDS',
@@ -249,8 +285,14 @@ export const CONFIG_SCHEMA = {
   } satisfies Entry<number>,
   sessionCacheMs: {
     variable: 'SESSION_CACHE_MS',
-    description: 'how long a checked session is trusted before it is read again',
+    description: 'how long a checked session or API key is trusted before it is read again',
     parse: integer('SESSION_CACHE_MS', 1000, 0, 1000),
+  } satisfies Entry<number>,
+  apiKeyRotationOverlapSeconds: {
+    variable: 'API_KEY_ROTATION_OVERLAP_SECONDS',
+    description:
+      "how long a rotated API key's previous secret keeps working (0: refused at once; at most 7 days)",
+    parse: integer('API_KEY_ROTATION_OVERLAP_SECONDS', 24 * 3600, 0, 7 * 24 * 3600),
   } satisfies Entry<number>,
   rateLimitPerMinute: {
     variable: 'RATE_LIMIT_PER_MINUTE',
@@ -261,6 +303,62 @@ export const CONFIG_SCHEMA = {
     variable: 'CREDENTIAL_RATE_LIMIT_PER_MINUTE',
     description: 'login, signup, refresh and widget-session requests per client address per minute',
     parse: integer('CREDENTIAL_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+  } satisfies Entry<number>,
+  dashboardOrigins: {
+    variable: 'DASHBOARD_ORIGINS',
+    description:
+      'comma-separated origins of the dashboard (https://app.example.com) that may use cookie mode (X-Client: dashboard); unset: cookie mode refuses every origin',
+    parse: (raw, env) => {
+      try {
+        return parseOriginList(raw, env === 'production');
+      } catch (error) {
+        if (error instanceof OriginListError) {
+          throw new ConfigError('DASHBOARD_ORIGINS', error.message);
+        }
+        throw error;
+      }
+    },
+  } satisfies Entry<string[]>,
+  loginFailuresBeforeLock: {
+    variable: 'LOGIN_FAILURES_BEFORE_LOCK',
+    description:
+      'failed sign-ins to one account (organization and email, member or not) within ' +
+      'LOGIN_FAILURE_WINDOW_SECONDS that lock it; even the right password is then refused',
+    parse: integer('LOGIN_FAILURES_BEFORE_LOCK', 5, 1, 100),
+  } satisfies Entry<number>,
+  loginFailureWindowSeconds: {
+    variable: 'LOGIN_FAILURE_WINDOW_SECONDS',
+    description: 'window in which failed sign-ins are counted, per account and per client address',
+    parse: integer('LOGIN_FAILURE_WINDOW_SECONDS', 15 * 60, 60, 24 * 3600),
+  } satisfies Entry<number>,
+  loginLockSeconds: {
+    variable: 'LOGIN_LOCK_SECONDS',
+    description: 'first lock of an account; each further lock without a successful sign-in doubles',
+    parse: integer('LOGIN_LOCK_SECONDS', 60, 1, 24 * 3600),
+  } satisfies Entry<number>,
+  loginLockMaxSeconds: {
+    variable: 'LOGIN_LOCK_MAX_SECONDS',
+    description: 'longest timed lock of an account (the doubling stops here)',
+    parse: integer('LOGIN_LOCK_MAX_SECONDS', 3600, 1, 7 * 24 * 3600),
+  } satisfies Entry<number>,
+  loginMaxConsecutiveFailures: {
+    variable: 'LOGIN_MAX_CONSECUTIVE_FAILURES',
+    description:
+      'failed sign-ins in a row, across locks, after which an account stays locked until an ' +
+      'admin unlocks it (NIST SP 800-63B-4 allows at most 100; 0 turns this off)',
+    parse: integer('LOGIN_MAX_CONSECUTIVE_FAILURES', 100, 0, 100),
+  } satisfies Entry<number>,
+  loginAddressFailureLimit: {
+    variable: 'LOGIN_ADDRESS_FAILURE_LIMIT',
+    description:
+      'failed sign-ins from one client address (IPv6: its /64), across every account and ' +
+      'organization, within LOGIN_FAILURE_WINDOW_SECONDS that block it',
+    parse: integer('LOGIN_ADDRESS_FAILURE_LIMIT', 100, 1, 1_000_000),
+  } satisfies Entry<number>,
+  loginAddressBlockSeconds: {
+    variable: 'LOGIN_ADDRESS_BLOCK_SECONDS',
+    description: 'how long a blocked client address may not sign in at all',
+    parse: integer('LOGIN_ADDRESS_BLOCK_SECONDS', 15 * 60, 1, 24 * 3600),
   } satisfies Entry<number>,
   metricsToken: {
     variable: 'METRICS_TOKEN',
@@ -286,8 +384,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (config.databaseUrl === undefined) {
       throw new ConfigError('DATABASE_URL', 'is required in production');
     }
-    if (config.jwtPrivateKey === undefined) {
-      throw new ConfigError('JWT_PRIVATE_KEY', 'is required in production');
+    if (config.kek === undefined) {
+      throw new ConfigError('PARLEY_KEK', 'is required in production');
     }
     if (config.demoSeed) {
       throw new ConfigError('DEMO_SEED', 'cannot be on in production');

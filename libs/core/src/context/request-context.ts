@@ -8,6 +8,19 @@ export const ROLES: readonly Role[] = ['admin', 'manager', 'agent', 'viewer'];
 export type Actor =
   | { type: 'user'; id: string; role: Role; sessionId: string; email?: string }
   | { type: 'visitor'; id: string; contactId: string; sessionId: string }
+  /**
+   * An API key (`id` is the key's id) acting for the member who created it: `role` is that
+   * member's role now, re-read on each use, and the key may do only what both it and `scopes`
+   * allow. Keys have no session and are never accepted on the socket.
+   */
+  | {
+      type: 'apiKey';
+      id: string;
+      userId: string;
+      role: Role;
+      scopes: readonly string[];
+      sessionId?: never;
+    }
   | { type: 'system'; id: string };
 
 export interface ParleyStore extends ClsStore {

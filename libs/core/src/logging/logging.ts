@@ -22,9 +22,11 @@ export const REDACTED_PATHS = [
   '*.visitorToken',
   '*.widgetKey',
   '*.secret',
+  '*.mfaCode',
+  '*.otpauthUri',
+  '*.recoveryCodes',
   '*.body',
   '*.email',
-  '*.name',
   '*.phone',
 ];
 

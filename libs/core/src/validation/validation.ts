@@ -8,13 +8,30 @@ export const VALIDATOR_OPTIONS = {
   whitelist: true,
   forbidNonWhitelisted: true,
   forbidUnknownValues: true,
-  stopAtFirstError: true,
 } as const;
 
+/** Deeper JSON than this is refused before anything walks it recursively. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * One message per field: a missing field says so plainly, and otherwise the constraint that
+ * explains the problem best (its type before its range) is reported.
+ */
 function flatten(errors: ValidationError[], prefix = ''): ProblemFieldError[] {
   return errors.flatMap((error) => {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    const constraints = error.constraints ?? {};
+    const own: ProblemFieldError[] = [];
+    if (constraints.whitelistValidation) {
+      own.push({ field, message: `${field} is not a known field` });
+    } else if (Object.keys(constraints).length > 0) {
+      const message =
+        error.value === undefined
+          ? `${field} is required`
+          : (Object.entries(constraints).find(([name]) => /^is[A-Z]|^matches$/.test(name))?.[1] ??
+            Object.values(constraints)[0]);
+      own.push({ field, message });
+    }
 
     return [...own, ...flatten(error.children ?? [], field)];
   });
@@ -52,6 +69,11 @@ export async function validatePayload<T extends object>(
       detail: 'The payload must be a JSON object.',
     });
   }
+  if (jsonDepth(payload) > MAX_JSON_DEPTH) {
+    throw new ProblemException(HttpStatus.BAD_REQUEST, CommonErrorCode.InvalidJson, {
+      detail: `The payload nests deeper than ${MAX_JSON_DEPTH} levels.`,
+    });
+  }
   if (hasPoisonedKey(payload)) {
     throw new ProblemException(HttpStatus.BAD_REQUEST, CommonErrorCode.InvalidJson, {
       detail: 'The payload uses a forbidden key (__proto__ or constructor).',
@@ -66,9 +88,30 @@ export async function validatePayload<T extends object>(
   return instance;
 }
 
+/** How deeply arrays and objects nest in a parsed JSON value, counted without recursion. */
+export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (current === null || typeof current !== 'object') {
+      continue;
+    }
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) {
+      return deepest;
+    }
+    for (const child of Object.values(current)) {
+      stack.push([child, depth + 1]);
+    }
+  }
+
+  return deepest;
+}
+
 /** True when an object, at any depth, carries a key that could pollute prototypes. */
 export function hasPoisonedKey(value: unknown, depth = 0): boolean {
-  if (depth > 32 || value === null || typeof value !== 'object') {
+  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== 'object') {
     return false;
   }
   for (const key of Object.keys(value)) {

@@ -1,0 +1,3 @@
+export * from './mfa-enrollment-route.decorator';
+export * from './mfa-verification.service';
+export * from './mfa.errors';

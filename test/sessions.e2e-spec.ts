@@ -1,0 +1,287 @@
+import { Socket, io } from 'socket.io-client';
+
+import { Clock } from '@parley/core';
+
+import { addMember, login, signupOrganization } from './factories';
+import { TestServer, expectProblem, startServer } from './support';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function connect(server: TestServer, token: string): Promise<Socket> {
+  const socket = io(`${server.baseUrl}/chat`, {
+    auth: { token },
+    transports: ['websocket'],
+    reconnection: false,
+  });
+
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
+}
+
+function disconnected(socket: Socket, withinMs: number): Promise<number> {
+  const started = Date.now();
+
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`socket still connected after ${withinMs} ms`)),
+      withinMs,
+    );
+    socket.once('disconnect', () => {
+      clearTimeout(timer);
+      resolve(Date.now() - started);
+    });
+  });
+}
+
+describe('server-side sessions', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer({ env: { CREDENTIAL_RATE_LIMIT_PER_MINUTE: '10000' } });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('lists the caller’s own active sessions and marks the current one', async () => {
+    const organization = await signupOrganization(server.api);
+    const second = await login(
+      server.api,
+      organization.slug,
+      organization.admin.email,
+      organization.admin.password,
+    );
+
+    const response = await server.api.get('/api/v1/auth/sessions', { token: second.accessToken });
+
+    expect(response.status).toBe(200);
+    expect(response.body.items).toHaveLength(2);
+    expect(
+      response.body.items.filter((session: { current: boolean }) => session.current),
+    ).toHaveLength(1);
+    expect(Object.keys(response.body.items[0]).sort()).toEqual(
+      ['createdAt', 'current', 'expiresAt', 'id', 'ip', 'lastSeenAt', 'userAgent'].sort(),
+    );
+  });
+
+  it('ends one session by id, and answers 404 for a session of somebody else', async () => {
+    const organization = await signupOrganization(server.api);
+    const agent = await addMember(server.api, organization, 'agent');
+    const other = await login(
+      server.api,
+      organization.slug,
+      organization.admin.email,
+      organization.admin.password,
+    );
+    const sessions = await server.api.get('/api/v1/auth/sessions', { token: other.accessToken });
+    const firstSession = sessions.body.items.find(
+      (session: { current: boolean }) => !session.current,
+    );
+
+    const foreign = await server.api.delete(`/api/v1/auth/sessions/${firstSession.id}`, {
+      token: agent.tokens.accessToken,
+    });
+    const stillWorks = await server.api.get('/api/v1/me', {
+      token: organization.admin.tokens.accessToken,
+    });
+    const ended = await server.api.delete(`/api/v1/auth/sessions/${firstSession.id}`, {
+      token: other.accessToken,
+    });
+    const refused = await server.api.get('/api/v1/me', {
+      token: organization.admin.tokens.accessToken,
+    });
+
+    expectProblem(foreign, 404, 'not_found');
+    expect(stillWorks.status).toBe(200);
+    expect(ended.status).toBe(204);
+    expectProblem(refused, 401, 'session_ended');
+  });
+
+  it('ends every other session but keeps the current one', async () => {
+    const organization = await signupOrganization(server.api);
+    const current = await login(
+      server.api,
+      organization.slug,
+      organization.admin.email,
+      organization.admin.password,
+    );
+
+    const response = await server.api.delete('/api/v1/auth/sessions', {
+      token: current.accessToken,
+    });
+
+    expect(response.status).toBe(204);
+    expectProblem(
+      await server.api.get('/api/v1/me', { token: organization.admin.tokens.accessToken }),
+      401,
+      'session_ended',
+    );
+    expect((await server.api.get('/api/v1/me', { token: current.accessToken })).status).toBe(200);
+    const refresh = await server.api.post('/api/v1/auth/refresh', {
+      refreshToken: organization.admin.tokens.refreshToken,
+    });
+    expect(refresh.status).toBe(401);
+  });
+
+  it('lets an admin end all sessions of a member, and nobody else', async () => {
+    const organization = await signupOrganization(server.api);
+    const agent = await addMember(server.api, organization, 'agent');
+    const manager = await addMember(server.api, organization, 'manager');
+
+    const byManager = await server.api.delete(`/api/v1/users/${agent.id}/sessions`, {
+      token: manager.tokens.accessToken,
+    });
+    const agentStill = await server.api.get('/api/v1/me', { token: agent.tokens.accessToken });
+    const byAdmin = await server.api.delete(`/api/v1/users/${agent.id}/sessions`, {
+      token: organization.admin.tokens.accessToken,
+    });
+
+    expectProblem(byManager, 403, 'forbidden');
+    expect(agentStill.status).toBe(200);
+    expect(byAdmin.status).toBe(204);
+    expectProblem(
+      await server.api.get('/api/v1/me', { token: agent.tokens.accessToken }),
+      401,
+      'session_ended',
+    );
+  });
+
+  it('answers 404 when an admin ends the sessions of another organization’s member', async () => {
+    const mine = await signupOrganization(server.api);
+    const theirs = await signupOrganization(server.api);
+
+    const response = await server.api.delete(`/api/v1/users/${theirs.admin.id}/sessions`, {
+      token: mine.admin.tokens.accessToken,
+    });
+
+    expectProblem(response, 404, 'not_found');
+    expect(
+      (await server.api.get('/api/v1/me', { token: theirs.admin.tokens.accessToken })).status,
+    ).toBe(200);
+  });
+
+  it('ends the sessions of a member whose role changes', async () => {
+    const organization = await signupOrganization(server.api);
+    const agent = await addMember(server.api, organization, 'agent');
+
+    const change = await server.api.patch(
+      `/api/v1/users/${agent.id}`,
+      { role: 'viewer' },
+      { token: organization.admin.tokens.accessToken },
+    );
+
+    expect(change.status).toBe(200);
+    expectProblem(
+      await server.api.get('/api/v1/me', { token: agent.tokens.accessToken }),
+      401,
+      'session_ended',
+    );
+  });
+
+  it('ends a session left idle past the organization’s idle time, and keeps a used one alive', async () => {
+    const organization = await signupOrganization(server.api);
+    const idle = await addMember(server.api, organization, 'agent');
+    const busy = await addMember(server.api, organization, 'agent');
+    const clock = server.app.get(Clock);
+
+    try {
+      for (let minute = 0; minute < 40; minute += 10) {
+        clock.advance(10 * 60_000);
+        expect(
+          (await server.api.get('/api/v1/me', { token: busy.tokens.accessToken })).status,
+        ).toBe(200);
+      }
+      const refused = await server.api.get('/api/v1/me', { token: idle.tokens.accessToken });
+
+      expectProblem(refused, 401, 'session_ended');
+    } finally {
+      clock.advance(-40 * 60_000);
+    }
+  });
+
+  it('ends a login at the organization’s absolute lifetime, refreshes included', async () => {
+    const organization = await signupOrganization(server.api);
+    await server.api.patch(
+      '/api/v1/organization',
+      { security: { sessionAbsoluteHours: 1 } },
+      { token: organization.admin.tokens.accessToken },
+    );
+    const tokens = await login(
+      server.api,
+      organization.slug,
+      organization.admin.email,
+      organization.admin.password,
+    );
+    const clock = server.app.get(Clock);
+
+    try {
+      clock.advance(25 * 60_000);
+      const first = await server.api.post('/api/v1/auth/refresh', {
+        refreshToken: tokens.refreshToken,
+      });
+      clock.advance(25 * 60_000);
+      const second = await server.api.post('/api/v1/auth/refresh', {
+        refreshToken: first.body.refreshToken,
+      });
+      clock.advance(15 * 60_000);
+      const third = await server.api.post('/api/v1/auth/refresh', {
+        refreshToken: second.body.refreshToken,
+      });
+
+      expect(first.status).toBe(200);
+      expect(second.status).toBe(200);
+      expectProblem(third, 401, 'invalid_refresh_token');
+    } finally {
+      clock.advance(-65 * 60_000);
+    }
+  });
+});
+
+describe('session revocation across instances', () => {
+  let first: TestServer;
+  let second: TestServer;
+
+  beforeAll(async () => {
+    first = await startServer({ env: { REDIS_URL } });
+    second = await startServer({ env: { REDIS_URL } });
+  });
+
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it('disconnects a socket held on another instance within a second of logout', async () => {
+    const organization = await signupOrganization(first.api);
+    const socket = await connect(second, organization.admin.tokens.accessToken);
+
+    const cut = disconnected(socket, 1000);
+    const logout = await first.api.post('/api/v1/auth/logout', undefined, {
+      token: organization.admin.tokens.accessToken,
+    });
+
+    expect(logout.status).toBe(204);
+    await expect(cut).resolves.toBeLessThan(1000);
+    socket.close();
+  });
+
+  it('refuses a revoked session’s token on the other instance', async () => {
+    const organization = await signupOrganization(first.api);
+    expect(
+      (await second.api.get('/api/v1/me', { token: organization.admin.tokens.accessToken })).status,
+    ).toBe(200);
+
+    await first.api.post('/api/v1/auth/logout', undefined, {
+      token: organization.admin.tokens.accessToken,
+    });
+
+    expectProblem(
+      await second.api.get('/api/v1/me', { token: organization.admin.tokens.accessToken }),
+      401,
+      'session_ended',
+    );
+  });
+});
