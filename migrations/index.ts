@@ -4,6 +4,7 @@ import { AddMfa1764893000000 } from './1764893000000-AddMfa';
 import { AddApiKeys1764893100000 } from './1764893100000-AddApiKeys';
 import { AddLoginAttempts1764893200000 } from './1764893200000-AddLoginAttempts';
 import { AddSigningKeys1764893300000 } from './1764893300000-AddSigningKeys';
+import { AddElevations1764893400000 } from './1764893400000-AddElevations';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   AddApiKeys1764893100000,
   AddLoginAttempts1764893200000,
   AddSigningKeys1764893300000,
+  AddElevations1764893400000,
 ];

@@ -126,6 +126,18 @@ describe('server-side sessions', () => {
     expect(refresh.status).toBe(401);
   });
 
+  it('lets exactly one of 20 parallel refreshes of one token succeed', async () => {
+    const organization = await signupOrganization(server.api);
+    const { refreshToken } = organization.admin.tokens;
+
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => server.api.post('/api/v1/auth/refresh', { refreshToken })),
+    );
+
+    expect(responses.filter((response) => response.status === 200)).toHaveLength(1);
+    expect(responses.filter((response) => response.status === 401)).toHaveLength(19);
+  });
+
   it('lets an admin end all sessions of a member, and nobody else', async () => {
     const organization = await signupOrganization(server.api);
     const agent = await addMember(server.api, organization, 'agent');

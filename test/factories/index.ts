@@ -1,4 +1,6 @@
 export * from './api-keys';
+export * from './elevations';
 export * from './members';
+export * from './mfa';
 export * from './organizations';
 export * from './unique';

@@ -12,7 +12,7 @@ interface ReplyLike {
 
 @ApiTags('health')
 @Controller('health')
-@SkipThrottle()
+@SkipThrottle({ api: true, credentials: true })
 export class HealthController {
   private readonly logger = new Logger(HealthController.name);
 

@@ -15,7 +15,7 @@ interface ReplyLike {
 /** Prometheus scrape endpoint; with METRICS_TOKEN set it wants `Authorization: Bearer <token>`. */
 @ApiExcludeController()
 @Controller('metrics')
-@SkipThrottle()
+@SkipThrottle({ api: true, credentials: true })
 export class MetricsController {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,

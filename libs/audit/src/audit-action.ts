@@ -34,6 +34,18 @@ export interface AuditEventTypes {
   'api_key.rotated': { previousSecretValidUntil: string | null };
   'api_key.revoked': Record<string, never>;
   'api_key.refused': { reason: 'expired' | 'revoked' | 'rotated_out' | 'creator_removed' };
+  /** The target of each is the elevation; the reason given stays on the elevation, not here. */
+  'elevation.requested': { role: string; minutes: number; requesterRole: string };
+  'elevation.approved': { role: string; requesterId: string; startsAt: string; endsAt: string };
+  'elevation.denied': { role: string; requesterId: string };
+  'elevation.revoked': { role: string; requesterId: string; wasActive: boolean };
+  /** Written when noticed, so `endedAt` (not the entry's time) says when it stopped applying. */
+  'elevation.expired': {
+    role: string;
+    requesterId: string;
+    reason: 'ended' | 'role_changed';
+    endedAt: string;
+  };
 }
 
 export type ExplicitAuditAction = keyof AuditEventTypes;

@@ -35,6 +35,10 @@ export class AuditEventEntity {
   @Column({ type: 'text', array: true })
   changes: string[];
 
+  /** The just-in-time elevation the actor was acting under, if any. */
+  @Column({ name: 'elevation_id', type: 'uuid', nullable: true })
+  elevationId: string | null;
+
   @Column({ type: 'jsonb' })
   metadata: Record<string, unknown>;
 }

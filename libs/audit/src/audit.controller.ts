@@ -51,6 +51,7 @@ function toView(event: AuditEventEntity): AuditEventView {
     ip: event.ip,
     changes: event.changes,
     metadata: event.metadata,
+    elevationId: event.elevationId,
   };
 }
 
@@ -82,6 +83,9 @@ export class AuditController {
     }
     if (query.action) {
       builder.andWhere('event.action = :action', { action: query.action });
+    }
+    if (query.elevation) {
+      builder.andWhere('event.elevationId = :elevation', { elevation: query.elevation });
     }
     if (query.cursor) {
       const cursor = decodeCursor(query.cursor);

@@ -5,6 +5,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  IsUUID,
   Matches,
   Max,
   MaxLength,
@@ -32,6 +33,11 @@ export class AuditQueryDto {
   @IsOptional()
   @Matches(/^[a-z_]+\.[a-z_]+$/, { message: 'action must look like auth.login_succeeded' })
   action?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'only acts done under this elevation' })
+  @IsOptional()
+  @IsUUID('all', { message: 'elevation must be a UUID' })
+  elevation?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
   @IsOptional()
@@ -62,6 +68,13 @@ export class AuditEventView {
   @ApiProperty({ type: [String], description: 'names of the changed fields, never their values' })
   changes: string[];
   @ApiProperty({ type: 'object', additionalProperties: true }) metadata: Record<string, unknown>;
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    description: 'the just-in-time elevation the actor was acting under',
+  })
+  elevationId: string | null;
 }
 
 export class AuditEventPage {

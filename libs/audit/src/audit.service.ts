@@ -73,6 +73,7 @@ export class AuditService {
       ip: this.context.ip ?? null,
       changes: input.changes ?? [],
       metadata: input.metadata ?? {},
+      elevationId: actor?.type === 'user' ? (actor.elevation?.id ?? null) : null,
     };
   }
 }

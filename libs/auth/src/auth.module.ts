@@ -4,6 +4,10 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionTerminator } from '@parley/core';
 import { TenancyModule } from '@parley/tenancy';
 
+import { AccessReviewController } from './access/access-review.controller';
+import { AccessReviewService } from './access/access-review.service';
+import { ElevationsController } from './access/elevations.controller';
+import { ElevationsService } from './access/elevations.service';
 import { ApiKeyAuthenticator } from './api-keys/api-key-authenticator';
 import { ApiKeyEntity } from './api-keys/api-key.entity';
 import { ApiKeysController } from './api-keys/api-keys.controller';
@@ -55,6 +59,8 @@ import { TokenService } from './token.service';
     ApiKeysController,
     MePasswordController,
     UserLockController,
+    ElevationsController,
+    AccessReviewController,
   ],
   providers: [
     { provide: SessionTerminator, useExisting: SessionsService },
@@ -74,6 +80,8 @@ import { TokenService } from './token.service';
     RefreshTokenRecords,
     PasswordAttempts,
     PasswordChangeService,
+    ElevationsService,
+    AccessReviewService,
   ],
   exports: [
     SessionTerminator,

@@ -4,6 +4,7 @@ import { Reflector } from '@nestjs/core';
 import { POLICY_KEY, RoutePolicy } from '@parley/authz';
 import { Actor, Clock, Metrics, ProblemException, RequestContext } from '@parley/core';
 
+import { effectiveMemberActor } from './access/effective-role';
 import { ApiKeyAuthenticator } from './api-keys/api-key-authenticator';
 import { API_KEY_MARK } from './api-keys/api-key-format';
 import { AuthErrorCode, AuthProblem } from './auth.errors';
@@ -42,8 +43,9 @@ function hasApiKeyInQuery(query: Record<string, unknown>): boolean {
 
 /**
  * Resolves the caller of every HTTP request and socket event: verifies the bearer token, then
- * checks that the session it names is still active. Routes marked public need no token; a
- * token sent in the query string is refused everywhere. Routes marked AcceptsRefreshCookie
+ * checks that the session it names is still active; a member acts with the higher role of a
+ * running elevation while it lasts. Routes marked public need no token; a token sent in the
+ * query string is refused everywhere. Routes marked AcceptsRefreshCookie
  * (logout) also take cookie mode's refresh cookie, checked with its CSRF token and Origin.
  * `Authorization: ApiKey <key>` is resolved by ApiKeyAuthenticator, on HTTP only.
  */
@@ -185,7 +187,7 @@ export class AuthenticationGuard implements CanActivate {
       }
 
       return {
-        actor: { type: 'user', id: claims.subject, role: session.role, sessionId: session.id },
+        actor: effectiveMemberActor(claims.subject, session, session.role, this.clock.nowMs()),
         organizationId: claims.organizationId,
         expiresAt: claims.expiresAt,
       };
@@ -221,8 +223,11 @@ export class AuthenticationGuard implements CanActivate {
     if (!session) {
       throw new AuthProblem(AuthErrorCode.SessionEnded, 'The session of this socket has ended.');
     }
-    if (actor.type === 'user' && session.role && session.role !== actor.role) {
-      state.actor = { ...actor, role: session.role };
+    if (actor.type === 'user' && session.role) {
+      const current = effectiveMemberActor(actor.id, session, session.role, this.clock.nowMs());
+      if (current.role !== actor.role || current.elevation?.id !== actor.elevation?.id) {
+        state.actor = current;
+      }
     }
 
     return true;

@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 
 import { Policy } from '@parley/authz';
 
@@ -7,6 +8,7 @@ import { SigningKeys } from './signing-keys';
 
 /** The public keys that verify this server's tokens, for resource servers and auditors. */
 @ApiTags('auth')
+@SkipThrottle({ api: true, credentials: true })
 @Controller('.well-known')
 export class JwksController {
   constructor(private readonly keys: SigningKeys) {}

@@ -18,6 +18,8 @@ export interface ActiveSession {
   expiresAt: number;
   /** The member must enroll in MFA before this session may do anything else. */
   mfaPending: boolean;
+  /** The member's highest approved elevation running when the session was read, if any. */
+  elevation: { id: string; role: Role; endsAt: number } | null;
 }
 
 /** How stale a session's last-seen time may get before a use writes it again. */
@@ -39,7 +41,9 @@ interface CachedSession {
 
 /**
  * Server-side sessions named by every token. A session read from the database is trusted for at
- * most SESSION_CACHE_MS (one second by default); ending a session evicts it here at once.
+ * most SESSION_CACHE_MS (one second by default); ending a session evicts it here at once. The
+ * member's running elevation is read with it, so it is cached no longer, and its end time is
+ * checked on every use (see effectiveMemberActor).
  */
 @Injectable()
 export class SessionsService {
@@ -103,12 +107,27 @@ export class SessionsService {
       expires_at: Date;
       mfa_pending: boolean;
       last_seen_at: Date;
+      elevation_id: string | null;
+      elevation_role: Role | null;
+      elevation_ends_at: Date | null;
     }[] = await this.transactions.run(organizationId, async (manager) => {
+      // An elevation applies only while the member keeps the role it was granted over.
       const found = await manager.query(
-        `select s.id, s.subject_type, s.user_id, s.contact_id, u.role, s.expires_at, s.mfa_pending, s.last_seen_at
+        `select s.id, s.subject_type, s.user_id, s.contact_id, u.role, s.expires_at, s.mfa_pending, s.last_seen_at,
+                e.id as elevation_id, e.role as elevation_role, e.ends_at as elevation_ends_at
            from auth_sessions s
            join organizations o on o.id = s.organization_id
            left join users u on u.id = s.user_id
+           left join lateral (
+             select e.id, e.role, e.ends_at
+               from access_elevations e
+              where e.organization_id = s.organization_id and e.requester_id = s.user_id
+                and e.requester_role = u.role and e.status = 'approved'
+                and e.starts_at <= $2 and e.ends_at > $2
+              order by array_position(array['viewer', 'agent', 'manager', 'admin'], e.role) desc,
+                       e.ends_at desc
+              limit 1
+           ) e on true
           where s.id = $1 and s.ended_at is null and s.expires_at > $2
             and s.last_seen_at > $2::timestamptz - make_interval(mins => o.session_idle_minutes)`,
         [sessionId, new Date(now)],
@@ -137,6 +156,14 @@ export class SessionsService {
       role: row.role,
       expiresAt: new Date(row.expires_at).getTime(),
       mfaPending: row.mfa_pending === true,
+      elevation:
+        row.elevation_id && row.elevation_role && row.elevation_ends_at
+          ? {
+              id: row.elevation_id,
+              role: row.elevation_role,
+              endsAt: new Date(row.elevation_ends_at).getTime(),
+            }
+          : null,
     };
     if (this.cache.size > 50_000) {
       this.cache.clear();
@@ -156,6 +183,21 @@ export class SessionsService {
       [sessionId],
     );
     this.transactions.afterCommit(() => this.cache.delete(sessionId));
+  }
+
+  /**
+   * Drops a member's cached sessions once the transaction commits, so a change to what they may
+   * do (an elevation approved or revoked) applies at once here, and within SESSION_CACHE_MS on
+   * other instances. The sessions themselves go on.
+   */
+  forgetMember(userId: string): void {
+    this.transactions.afterCommit(() => {
+      for (const [sessionId, cached] of this.cache) {
+        if (cached.session.userId === userId) {
+          this.cache.delete(sessionId);
+        }
+      }
+    });
   }
 
   /** A member's sessions that are still active, newest first. */

@@ -5,7 +5,7 @@ import { CryptoKey, JWK, calculateJwkThumbprint, exportJWK, importPKCS8, importS
 import { DataSource } from 'typeorm';
 
 import { APP_CONFIG, AppConfig, Clock } from '@parley/core';
-import { KeyEncryptionKey } from '@parley/crypto';
+import { KeyEncryptionKey, SealedValueError } from '@parley/crypto';
 
 export const SIGNING_ALGORITHM = 'ES256';
 
@@ -138,13 +138,20 @@ export class SigningKeys implements OnModuleInit, OnModuleDestroy {
     ) {
       throw new Error('JWT_PRIVATE_KEY must be a P-256 (ES256) private key');
     }
-    await this.storeKey(privateKey);
+    const kid = await calculateJwkThumbprint(
+      await exportJWK(createPublicKey(privateKey)),
+      'sha256',
+    );
+    const [known] = await this.dataSource.query('select kid from signing_keys where kid = $1', [
+      kid,
+    ]);
+    // Imported once: a key already stored, even retired, is never brought back into service.
+    if (!known) {
+      await this.storeKey(privateKey);
+    }
   }
 
-  /**
-   * Stores a key sealed under the KEK and makes it the one that signs; storing a known key again
-   * (JWT_PRIVATE_KEY at start) brings it back into service.
-   */
+  /** Stores a key sealed under the KEK and makes it the one that signs. */
   private async storeKey(privateKey: KeyObject): Promise<string> {
     const publicKey = createPublicKey(privateKey);
     const kid = await calculateJwkThumbprint(await exportJWK(publicKey), 'sha256');
@@ -165,7 +172,7 @@ export class SigningKeys implements OnModuleInit, OnModuleDestroy {
       await manager.query(
         `insert into signing_keys (kid, algorithm, public_key_pem, private_key_sealed, created_at)
          values ($1, $2, $3, $4, $5)
-         on conflict (kid) do update set retired_at = null, verify_until = null, created_at = excluded.created_at`,
+         on conflict (kid) do nothing`,
         [
           kid,
           SIGNING_ALGORITHM,
@@ -190,8 +197,10 @@ export class SigningKeys implements OnModuleInit, OnModuleDestroy {
     const verifying = new Map<string, SigningKey>();
     let current: SigningKey | undefined;
     for (const row of rows) {
-      const known = this.verifying.get(row.kid);
-      const key = known ?? (await this.loadKey(row));
+      const key = this.verifying.get(row.kid) ?? (await this.loadKeyOrSkip(row));
+      if (!key) {
+        continue;
+      }
       verifying.set(row.kid, key);
       if (!current && row.retired_at === null) {
         current = key;
@@ -199,6 +208,33 @@ export class SigningKeys implements OnModuleInit, OnModuleDestroy {
     }
     this.verifying = verifying;
     this.current = current;
+  }
+
+  /**
+   * A key sealed under another key-encryption key cannot be used. Production stops, since its
+   * PARLEY_KEK must be the one the keys were sealed with; a development server ignores the key
+   * (its data folder was probably replaced) and rotates to a fresh one.
+   */
+  private async loadKeyOrSkip(row: KeyRow): Promise<SigningKey | undefined> {
+    try {
+      return await this.loadKey(row);
+    } catch (error) {
+      if (!(error instanceof SealedValueError)) {
+        throw error;
+      }
+      if (this.config.production) {
+        throw new Error(
+          `PARLEY_KEK cannot open signing key ${row.kid}: set the key-encryption key the signing keys were sealed with`,
+          { cause: error },
+        );
+      }
+      this.logger.warn(
+        { kid: row.kid },
+        'ignoring a signing key sealed under another key-encryption key (was PARLEY_DATA_DIR replaced?)',
+      );
+
+      return undefined;
+    }
   }
 
   private async loadKey(row: KeyRow): Promise<SigningKey> {

@@ -7,6 +7,7 @@ import {
   Injectable,
   Logger,
   NestInterceptor,
+  OnModuleDestroy,
   UseFilters,
   UseInterceptors,
 } from '@nestjs/common';
@@ -27,6 +28,7 @@ import { AuthErrorCode, AuthenticationGuard, SessionsService } from '@parley/aut
 import { Policy } from '@parley/authz';
 import {
   Clock,
+  CommonErrorCode,
   ParleyStore,
   ProblemException,
   Metrics,
@@ -69,6 +71,33 @@ export class SocketProblemFilter implements ExceptionFilter {
   }
 }
 
+/** Sustained events per second one socket may send, and the burst it may save up. */
+const SOCKET_EVENTS_PER_SECOND = 20;
+const SOCKET_EVENT_BURST = 100;
+/** How often the sockets of this instance are checked against their sessions. */
+const SESSION_SWEEP_MS = 15_000;
+
+/**
+ * A token bucket per socket: a flood from one client is refused event by event with an ack,
+ * and never reaches authentication or the database.
+ */
+function takeEventToken(socket: ChatSocket): boolean {
+  const now = Date.now();
+  const bucket = socket.data.bucket ?? { tokens: SOCKET_EVENT_BURST, at: now };
+  bucket.tokens = Math.min(
+    SOCKET_EVENT_BURST,
+    bucket.tokens + ((now - bucket.at) / 1000) * SOCKET_EVENTS_PER_SECOND,
+  );
+  bucket.at = now;
+  socket.data.bucket = bucket;
+  if (bucket.tokens < 1) {
+    return false;
+  }
+  bucket.tokens -= 1;
+
+  return true;
+}
+
 /** Gives each socket event its own request context, filled from what the handshake proved. */
 @Injectable()
 export class SocketContextInterceptor implements NestInterceptor {
@@ -76,6 +105,11 @@ export class SocketContextInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const socket = context.switchToWs().getClient<ChatSocket>();
+    if (!takeEventToken(socket)) {
+      throw new ProblemException(429, CommonErrorCode.RateLimited, {
+        detail: `This socket sends more than ${SOCKET_EVENTS_PER_SECOND} events a second; slow down.`,
+      });
+    }
 
     return from(
       this.cls.run(
@@ -96,9 +130,12 @@ export class SocketContextInterceptor implements NestInterceptor {
 @WebSocketGateway({ namespace: '/chat', cors: { origin: true, credentials: false } })
 @UseFilters(SocketProblemFilter)
 @UseInterceptors(SocketContextInterceptor)
-export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+export class ChatGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleDestroy
+{
   private readonly logger = new Logger(ChatGateway.name);
   private namespace: Namespace;
+  private sweep: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly authentication: AuthenticationGuard,
@@ -130,6 +167,30 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     this.sessions.onEnded((sessionId) => {
       namespace.in(sessionRoom(sessionId)).disconnectSockets(true);
     });
+    // Sessions also end without an announcement, by idle time or age: a socket that only listens
+    // would keep receiving messages until its token expired, so each is checked on a schedule.
+    this.sweep = setInterval(() => void this.disconnectEndedSessions(), SESSION_SWEEP_MS);
+    this.sweep.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweep);
+  }
+
+  private async disconnectEndedSessions(): Promise<void> {
+    for (const socket of this.namespace.sockets.values() as IterableIterator<ChatSocket>) {
+      const { actor, organizationId } = socket.data;
+      if (!actor || actor.type === 'system' || actor.type === 'apiKey' || !organizationId) {
+        continue;
+      }
+      const session = await this.sessions
+        .findActive(organizationId, actor.sessionId)
+        .catch(() => 'unknown' as const);
+      if (session === undefined) {
+        socket.emit('auth:expired', { reason: 'session_ended' });
+        socket.disconnect(true);
+      }
+    }
   }
 
   handleConnection(socket: ChatSocket): void {

@@ -69,9 +69,9 @@ export class MessagesService {
          returning id, created_at
        ), a as (
          insert into audit_events
-           (organization_id, occurred_at, actor_type, actor_id, action, target_type, target_id, request_id, ip, metadata)
+           (organization_id, occurred_at, actor_type, actor_id, action, target_type, target_id, request_id, ip, metadata, elevation_id)
          select c.organization_id, $6, $7, $8, 'message.created', 'message', m.id::text, $9, $10,
-                jsonb_build_object('conversationId', c.id)
+                jsonb_build_object('conversationId', c.id), $11::uuid
            from m, c
        )
        select c.id as conversation_id, c.organization_id, c.contact_id, c.assignee_id, m.id, m.created_at
@@ -87,6 +87,7 @@ export class MessagesService {
         audit.actorId,
         audit.requestId,
         audit.ip,
+        audit.elevationId,
       ],
     );
     const row = rows[0];

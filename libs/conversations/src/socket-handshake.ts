@@ -8,7 +8,9 @@ import { OrganizationsService } from '@parley/tenancy';
 
 import { ConversationsErrorCode } from './conversations.errors';
 
-export type ChatSocket = Socket & { data: SocketAuthState & { timers?: NodeJS.Timeout[] } };
+export type ChatSocket = Socket & {
+  data: SocketAuthState & { timers?: NodeJS.Timeout[]; bucket?: { tokens: number; at: number } };
+};
 
 /**
  * Proves who opens a /chat socket: the token comes from the handshake's auth payload only, and a

@@ -12,6 +12,7 @@ import {
   NotFoundProblem,
   ProblemException,
   RequestContext,
+  baseRoleOf,
 } from '@parley/core';
 import { tokenDigest } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
@@ -72,7 +73,13 @@ export class ApiKeysService {
 
   async create(input: CreateApiKeyDto): Promise<IssuedApiKeyView> {
     const actor = this.memberOrThrow();
-    this.assertScopesWithinRole(actor, input.scopes);
+    // A key outlives any elevation and always acts on its creator's own role, so it is issued on
+    // that role: an elevated member cannot mint a key or a scope their own role does not allow.
+    const standing: MemberActor = { ...actor, role: baseRoleOf(actor), elevation: undefined };
+    if (!this.abilities.forActor(standing).can('create', 'ApiKey')) {
+      throw new ForbiddenProblem('API keys are issued on your own role, not on an elevation.');
+    }
+    this.assertScopesWithinRole(standing, input.scopes);
     const now = this.clock.now();
     const expiresAt = this.expiryOf(input.expiresAt, now.getTime());
     const organizationId = this.context.organizationIdOrThrow();

@@ -3,15 +3,37 @@ import { ClsService, ClsServiceManager, ClsStore } from 'nestjs-cls';
 
 export type Role = 'admin' | 'manager' | 'agent' | 'viewer';
 
+/** Highest first. */
 export const ROLES: readonly Role[] = ['admin', 'manager', 'agent', 'viewer'];
 
+export function isHigherRole(role: Role, than: Role): boolean {
+  return ROLES.indexOf(role) < ROLES.indexOf(than);
+}
+
+/** A just-in-time elevation the member is acting under; `baseRole` is the member's own role. */
+export interface ActorElevation {
+  id: string;
+  baseRole: Role;
+}
+
 export type Actor =
-  | { type: 'user'; id: string; role: Role; sessionId: string; email?: string }
+  /**
+   * A member. `role` is the role in force: the member's own, or a higher one from an approved
+   * elevation while it lasts, named by `elevation`.
+   */
+  | {
+      type: 'user';
+      id: string;
+      role: Role;
+      sessionId: string;
+      email?: string;
+      elevation?: ActorElevation;
+    }
   | { type: 'visitor'; id: string; contactId: string; sessionId: string }
   /**
    * An API key (`id` is the key's id) acting for the member who created it: `role` is that
-   * member's role now, re-read on each use, and the key may do only what both it and `scopes`
-   * allow. Keys have no session and are never accepted on the socket.
+   * member's own role now (never an elevation), re-read on each use, and the key may do only what
+   * both it and `scopes` allow. Keys have no session and are never accepted on the socket.
    */
   | {
       type: 'apiKey';
@@ -22,6 +44,11 @@ export type Actor =
       sessionId?: never;
     }
   | { type: 'system'; id: string };
+
+/** A member's own role, without any elevation: what long-lived grants such as API keys rest on. */
+export function baseRoleOf(actor: Extract<Actor, { type: 'user' }>): Role {
+  return actor.elevation?.baseRole ?? actor.role;
+}
 
 export interface ParleyStore extends ClsStore {
   organizationId?: string;

@@ -27,6 +27,7 @@ export const REDACTED_PATHS = [
   '*.recoveryCodes',
   '*.body',
   '*.email',
+  '*.name',
   '*.phone',
 ];
 

@@ -6,7 +6,8 @@ interface DriverErrorLike {
 }
 
 export interface SafeError {
-  name: string;
+  /** The error class; not `name`, which the log redaction of names would blank. */
+  type: string;
   message: string;
   code?: string;
   constraint?: string;
@@ -22,7 +23,7 @@ export interface SafeError {
  */
 export function safeError(error: unknown, depth = 0): SafeError | undefined {
   if (!(error instanceof Error)) {
-    return error === undefined ? undefined : { name: typeof error, message: 'non-error thrown' };
+    return error === undefined ? undefined : { type: typeof error, message: 'non-error thrown' };
   }
   const driver =
     (error as Error & { driverError?: DriverErrorLike }).driverError ?? (error as DriverErrorLike);
@@ -31,7 +32,7 @@ export function safeError(error: unknown, depth = 0): SafeError | undefined {
     (typeof driver.code === 'string' && /^[0-9A-Z]{5}$/.test(driver.code));
 
   return {
-    name: error.name,
+    type: error.name,
     message: isQueryError ? `database error ${driver.code ?? ''}`.trim() : error.message,
     code: driver.code,
     constraint: driver.constraint,

@@ -1,0 +1,84 @@
+import { Socket, io } from 'socket.io-client';
+
+import { Clock } from '@parley/core';
+
+import { login, signupOrganization } from './factories';
+import { TestServer, startServer } from './support';
+
+function connect(server: TestServer, token: string): Promise<Socket> {
+  const socket = io(`${server.baseUrl}/chat`, {
+    auth: { token },
+    transports: ['websocket'],
+    reconnection: false,
+  });
+
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
+}
+
+describe('socket limits', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer({
+      env: { ACCESS_TOKEN_TTL_SECONDS: '60', CREDENTIAL_RATE_LIMIT_PER_MINUTE: '10000' },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('refuses a flood from one socket event by event and keeps serving it afterwards', async () => {
+    const organization = await signupOrganization(server.api);
+    const socket = await connect(server, organization.admin.tokens.accessToken);
+    const conversationId = '00000000-0000-4000-8000-000000000000';
+
+    const acks = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        socket.timeout(10_000).emitWithAck('conversation:join', { conversationId }),
+      ),
+    );
+    const limited = acks.filter((ack) => ack.error?.code === 'rate_limited');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const later = await socket.timeout(5_000).emitWithAck('conversation:join', { conversationId });
+
+    expect(limited.length).toBeGreaterThan(100);
+    expect(acks.length - limited.length).toBeGreaterThanOrEqual(100);
+    expect(socket.connected).toBe(true);
+    expect(later.error?.code).toBe('not_found');
+    socket.close();
+  });
+
+  it('warns a socket before its token expires and cuts it at expiry when it does not refresh', async () => {
+    const organization = await signupOrganization(server.api);
+    const tokens = await login(
+      server.api,
+      organization.slug,
+      organization.admin.email,
+      organization.admin.password,
+    );
+    const clock = server.app.get(Clock);
+    clock.advance(57_000);
+    try {
+      const socket = io(`${server.baseUrl}/chat`, {
+        auth: { token: tokens.accessToken },
+        transports: ['websocket'],
+        reconnection: false,
+        autoConnect: false,
+      });
+      const warned = new Promise((resolve) => socket.once('auth:expiring', resolve));
+      const expired = new Promise((resolve) => socket.once('auth:expired', resolve));
+      const cut = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+      socket.connect();
+
+      await expect(warned).resolves.toBeDefined();
+      await expect(expired).resolves.toEqual({ reason: 'token_expired' });
+      await expect(cut).resolves.toBe('io server disconnect');
+    } finally {
+      clock.advance(-57_000);
+    }
+  });
+});
