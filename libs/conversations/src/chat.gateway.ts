@@ -4,6 +4,7 @@ import {
   Catch,
   ExceptionFilter,
   ExecutionContext,
+  Inject,
   Injectable,
   Logger,
   NestInterceptor,
@@ -27,6 +28,8 @@ import type { Namespace, Socket } from 'socket.io';
 import { AuthErrorCode, AuthenticationGuard, SessionsService } from '@parley/auth';
 import { Policy } from '@parley/authz';
 import {
+  APP_CONFIG,
+  AppConfig,
   Clock,
   CommonErrorCode,
   ParleyStore,
@@ -71,23 +74,17 @@ export class SocketProblemFilter implements ExceptionFilter {
   }
 }
 
-/** Sustained events per second one socket may send, and the burst it may save up. */
-const SOCKET_EVENTS_PER_SECOND = 20;
-const SOCKET_EVENT_BURST = 100;
 /** How often the sockets of this instance are checked against their sessions. */
 const SESSION_SWEEP_MS = 15_000;
 
 /**
- * A token bucket per socket: a flood from one client is refused event by event with an ack,
- * and never reaches authentication or the database.
+ * A token bucket per socket (SOCKET_EVENTS_PER_SECOND, bursts of SOCKET_EVENT_BURST): a flood
+ * from one client is refused event by event with an ack.
  */
-function takeEventToken(socket: ChatSocket): boolean {
+function takeEventToken(socket: ChatSocket, perSecond: number, burst: number): boolean {
   const now = Date.now();
-  const bucket = socket.data.bucket ?? { tokens: SOCKET_EVENT_BURST, at: now };
-  bucket.tokens = Math.min(
-    SOCKET_EVENT_BURST,
-    bucket.tokens + ((now - bucket.at) / 1000) * SOCKET_EVENTS_PER_SECOND,
-  );
+  const bucket = socket.data.bucket ?? { tokens: burst, at: now };
+  bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
   bucket.at = now;
   socket.data.bucket = bucket;
   if (bucket.tokens < 1) {
@@ -101,13 +98,17 @@ function takeEventToken(socket: ChatSocket): boolean {
 /** Gives each socket event its own request context, filled from what the handshake proved. */
 @Injectable()
 export class SocketContextInterceptor implements NestInterceptor {
-  constructor(private readonly cls: ClsService<ParleyStore>) {}
+  constructor(
+    private readonly cls: ClsService<ParleyStore>,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const socket = context.switchToWs().getClient<ChatSocket>();
-    if (!takeEventToken(socket)) {
+    const { socketEventsPerSecond, socketEventBurst } = this.config;
+    if (!takeEventToken(socket, socketEventsPerSecond, socketEventBurst)) {
       throw new ProblemException(429, CommonErrorCode.RateLimited, {
-        detail: `This socket sends more than ${SOCKET_EVENTS_PER_SECOND} events a second; slow down.`,
+        detail: `This socket sends more than ${socketEventsPerSecond} events a second; slow down.`,
       });
     }
 

@@ -32,6 +32,8 @@ export interface AppConfig {
   apiKeyRotationOverlapSeconds: number;
   metricsToken: string | undefined;
   rateLimitPerMinute: number;
+  socketEventsPerSecond: number;
+  socketEventBurst: number;
   credentialRateLimitPerMinute: number;
   dashboardOrigins: string[];
   loginFailuresBeforeLock: number;
@@ -293,6 +295,17 @@ export const CONFIG_SCHEMA = {
     description:
       "how long a rotated API key's previous secret keeps working (0: refused at once; at most 7 days)",
     parse: integer('API_KEY_ROTATION_OVERLAP_SECONDS', 24 * 3600, 0, 7 * 24 * 3600),
+  } satisfies Entry<number>,
+  socketEventsPerSecond: {
+    variable: 'SOCKET_EVENTS_PER_SECOND',
+    description:
+      'events one socket may send per second, sustained; more are refused with rate_limited acks',
+    parse: integer('SOCKET_EVENTS_PER_SECOND', 20, 1, 100_000),
+  } satisfies Entry<number>,
+  socketEventBurst: {
+    variable: 'SOCKET_EVENT_BURST',
+    description: 'events one socket may send at once before SOCKET_EVENTS_PER_SECOND applies',
+    parse: integer('SOCKET_EVENT_BURST', 100, 1, 1_000_000),
   } satisfies Entry<number>,
   rateLimitPerMinute: {
     variable: 'RATE_LIMIT_PER_MINUTE',
