@@ -86,7 +86,12 @@ export class SessionsService {
   }
 
   /** The session if it is still active, read in its organization's transaction. */
-  async findActive(organizationId: string, sessionId: string): Promise<ActiveSession | undefined> {
+  /** `recordUse: false` checks without counting as activity (the socket sweep must not keep a session alive). */
+  async findActive(
+    organizationId: string,
+    sessionId: string,
+    options: { recordUse?: boolean } = {},
+  ): Promise<ActiveSession | undefined> {
     const now = this.clock.nowMs();
     const cached = this.cache.get(sessionId);
     if (
@@ -132,7 +137,11 @@ export class SessionsService {
             and s.last_seen_at > $2::timestamptz - make_interval(mins => o.session_idle_minutes)`,
         [sessionId, new Date(now)],
       );
-      if (found[0] && now - new Date(found[0].last_seen_at).getTime() > LAST_SEEN_RESOLUTION_MS) {
+      if (
+        options.recordUse !== false &&
+        found[0] &&
+        now - new Date(found[0].last_seen_at).getTime() > LAST_SEEN_RESOLUTION_MS
+      ) {
         await manager.query('update auth_sessions set last_seen_at = $2 where id = $1', [
           sessionId,
           new Date(now),

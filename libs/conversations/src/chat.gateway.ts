@@ -79,7 +79,8 @@ const SESSION_SWEEP_MS = 15_000;
 
 /**
  * A token bucket per socket (SOCKET_EVENTS_PER_SECOND, bursts of SOCKET_EVENT_BURST): a flood
- * from one client is refused event by event with an ack.
+ * from one client is refused event by event with an ack. It runs in the gateway's interceptor,
+ * so after the guards, whose session check is cached for SESSION_CACHE_MS.
  */
 function takeEventToken(socket: ChatSocket, perSecond: number, burst: number): boolean {
   const now = Date.now();
@@ -185,7 +186,7 @@ export class ChatGateway
         continue;
       }
       const session = await this.sessions
-        .findActive(organizationId, actor.sessionId)
+        .findActive(organizationId, actor.sessionId, { recordUse: false })
         .catch(() => 'unknown' as const);
       if (session === undefined) {
         socket.emit('auth:expired', { reason: 'session_ended' });
