@@ -1,24 +1,11 @@
-import { Socket, io } from 'socket.io-client';
+import { Socket } from 'socket.io-client';
 
 import { Clock } from '@parley/core';
 
 import { addMember, login, signupOrganization } from './factories';
-import { TestServer, expectProblem, startServer } from './support';
+import { TestServer, connectSocket, expectProblem, startServer } from './support';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-function connect(server: TestServer, token: string): Promise<Socket> {
-  const socket = io(`${server.baseUrl}/chat`, {
-    auth: { token },
-    transports: ['websocket'],
-    reconnection: false,
-  });
-
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('connect_error', reject);
-  });
-}
 
 function disconnected(socket: Socket, withinMs: number): Promise<number> {
   const started = Date.now();
@@ -268,7 +255,7 @@ describe('session revocation across instances', () => {
 
   it('disconnects a socket held on another instance within a second of logout', async () => {
     const organization = await signupOrganization(first.api);
-    const socket = await connect(second, organization.admin.tokens.accessToken);
+    const socket = await connectSocket(second, organization.admin.tokens.accessToken);
 
     const cut = disconnected(socket, 1000);
     const logout = await first.api.post('/api/v1/auth/logout', undefined, {

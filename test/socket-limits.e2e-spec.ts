@@ -1,22 +1,9 @@
-import { Socket, io } from 'socket.io-client';
+import { io } from 'socket.io-client';
 
 import { Clock } from '@parley/core';
 
 import { login, signupOrganization } from './factories';
-import { TestServer, startServer } from './support';
-
-function connect(server: TestServer, token: string): Promise<Socket> {
-  const socket = io(`${server.baseUrl}/chat`, {
-    auth: { token },
-    transports: ['websocket'],
-    reconnection: false,
-  });
-
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('connect_error', reject);
-  });
-}
+import { TestServer, connectSocket, startServer } from './support';
 
 describe('socket limits', () => {
   let server: TestServer;
@@ -33,7 +20,7 @@ describe('socket limits', () => {
 
   it('refuses a flood from one socket event by event and keeps serving it afterwards', async () => {
     const organization = await signupOrganization(server.api);
-    const socket = await connect(server, organization.admin.tokens.accessToken);
+    const socket = await connectSocket(server, organization.admin.tokens.accessToken);
     const conversationId = '00000000-0000-4000-8000-000000000000';
 
     const acks = await Promise.all(

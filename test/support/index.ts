@@ -4,3 +4,4 @@ export * from './log-capture';
 export * from './logs';
 export * from './problem';
 export * from './server';
+export * from './sockets';
