@@ -17,6 +17,8 @@ export class ContactEntity {
   @Column({ name: 'organization_id', type: 'uuid' })
   organizationId: string;
 
+  // Known shortcoming: email, name and phone are Confidential yet stored in clear until the
+  // data-protection work (issue 4) seals them; a database dump shows them.
   @Column({ type: 'text', nullable: true })
   email: string | null;
 

@@ -22,6 +22,7 @@ export class MessageEntity {
   @Column({ name: 'author_id', type: 'uuid', nullable: true })
   authorId: string | null;
 
+  // Known shortcoming: the body is Confidential yet stored in clear until issue 4 seals it.
   @Column({ type: 'text' })
   body: string;
 
