@@ -69,3 +69,44 @@ describe('socket limits', () => {
     }
   });
 });
+
+describe('socket session sweep', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer({ env: { SESSION_SWEEP_SECONDS: '1' } });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('cuts a listening socket whose session ended by idle time, which nothing announces', async () => {
+    const organization = await signupOrganization(server.api);
+    const socket = await connectSocket(server, organization.admin.tokens.accessToken);
+    const expired = new Promise((resolve) => socket.once('auth:expired', resolve));
+    const cut = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    const clock = server.app.get(Clock);
+
+    // Sweeps run while the socket only listens; they must not count as use of the session.
+    clock.advance(20 * 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    clock.advance(11 * 60_000);
+    try {
+      await expect(expired).resolves.toEqual({ reason: 'session_ended' });
+      await expect(cut).resolves.toBe('io server disconnect');
+    } finally {
+      clock.advance(-31 * 60_000);
+    }
+  });
+
+  it('keeps a listening socket whose session is still within its idle time', async () => {
+    const organization = await signupOrganization(server.api);
+    const socket = await connectSocket(server, organization.admin.tokens.accessToken);
+
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+
+    expect(socket.connected).toBe(true);
+    socket.close();
+  });
+});

@@ -74,9 +74,6 @@ export class SocketProblemFilter implements ExceptionFilter {
   }
 }
 
-/** How often the sockets of this instance are checked against their sessions. */
-const SESSION_SWEEP_MS = 15_000;
-
 /**
  * A token bucket per socket (SOCKET_EVENTS_PER_SECOND, bursts of SOCKET_EVENT_BURST): a flood
  * from one client is refused event by event with an ack. It runs in the gateway's interceptor,
@@ -149,6 +146,7 @@ export class ChatGateway
     private readonly context: RequestContext,
     private readonly metrics: Metrics,
     private readonly handshake: SocketHandshake,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   afterInit(namespace: Namespace): void {
@@ -171,7 +169,10 @@ export class ChatGateway
     });
     // Sessions also end without an announcement, by idle time or age: a socket that only listens
     // would keep receiving messages until its token expired, so each is checked on a schedule.
-    this.sweep = setInterval(() => void this.disconnectEndedSessions(), SESSION_SWEEP_MS);
+    this.sweep = setInterval(
+      () => void this.disconnectEndedSessions(),
+      this.config.sessionSweepSeconds * 1000,
+    );
     this.sweep.unref();
   }
 

@@ -34,6 +34,7 @@ export interface AppConfig {
   rateLimitPerMinute: number;
   socketEventsPerSecond: number;
   socketEventBurst: number;
+  sessionSweepSeconds: number;
   credentialRateLimitPerMinute: number;
   dashboardOrigins: string[];
   loginFailuresBeforeLock: number;
@@ -306,6 +307,12 @@ export const CONFIG_SCHEMA = {
     variable: 'SOCKET_EVENT_BURST',
     description: 'events one socket may send at once before SOCKET_EVENTS_PER_SECOND applies',
     parse: integer('SOCKET_EVENT_BURST', 100, 1, 1_000_000),
+  } satisfies Entry<number>,
+  sessionSweepSeconds: {
+    variable: 'SESSION_SWEEP_SECONDS',
+    description:
+      'how often open sockets are checked against sessions that ended by idle time or age',
+    parse: integer('SESSION_SWEEP_SECONDS', 15, 1, 300),
   } satisfies Entry<number>,
   rateLimitPerMinute: {
     variable: 'RATE_LIMIT_PER_MINUTE',
