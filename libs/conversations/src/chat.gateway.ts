@@ -227,10 +227,9 @@ export class ChatGateway
     const history = await this.transactions.run(organizationId, () =>
       this.messages.list(input.conversationId, JOIN_HISTORY_LIMIT, input.after),
     );
-    const conversationId = input.conversationId.toLowerCase();
-    await socket.join(conversationRoom(conversationId));
+    await socket.join(conversationRoom(input.conversationId));
 
-    return { ok: true, conversationId, messages: history };
+    return { ok: true, conversationId: input.conversationId, messages: history };
   }
 
   @SubscribeMessage('message:send')

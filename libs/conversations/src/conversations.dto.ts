@@ -15,6 +15,8 @@ import {
   ValidateIf,
 } from 'class-validator';
 
+import { CanonicalUuid } from '@parley/core';
+
 import { CONVERSATION_STATUSES, ConversationStatus } from './conversation.entity';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
@@ -48,6 +50,7 @@ export class CreateContactDto {
 
 export class CreateConversationDto {
   @ApiProperty({ format: 'uuid' })
+  @CanonicalUuid()
   @IsUUID('all', { message: 'contactId must be a UUID' })
   contactId: string;
 
@@ -76,6 +79,7 @@ export class UpdateConversationDto {
 
   @ApiPropertyOptional({ format: 'uuid', nullable: true, type: String })
   @ValidateIf((_object, value) => value !== null && value !== undefined)
+  @CanonicalUuid()
   @IsUUID('all', { message: 'assigneeId must be a UUID or null' })
   assigneeId?: string | null;
 }
@@ -106,6 +110,7 @@ export class ListMessagesQuery {
 
   @ApiPropertyOptional({ format: 'uuid', description: 'return messages after this message id' })
   @IsOptional()
+  @CanonicalUuid()
   @IsUUID('all', { message: 'after must be a message id' })
   after?: string;
 }
@@ -119,6 +124,7 @@ export class MessageBodyDto {
 }
 
 export class SendMessageDto extends MessageBodyDto {
+  @CanonicalUuid()
   @IsUUID('all', { message: 'conversationId must be a UUID' })
   conversationId: string;
 
@@ -130,10 +136,12 @@ export class SendMessageDto extends MessageBodyDto {
 }
 
 export class JoinConversationDto {
+  @CanonicalUuid()
   @IsUUID('all', { message: 'conversationId must be a UUID' })
   conversationId: string;
 
   @IsOptional()
+  @CanonicalUuid()
   @IsUUID('all', { message: 'after must be a message id' })
   after?: string;
 }

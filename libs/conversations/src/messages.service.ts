@@ -170,7 +170,7 @@ export class MessagesService {
       .map((row) => ({
         id: row.id as string,
         // PostgreSQL spells a uuid in lower case; the path may not have.
-        conversationId: conversationId.toLowerCase(),
+        conversationId,
         authorType: row.author_type as AuthorType,
         authorId: row.author_id,
         body: row.body as string,

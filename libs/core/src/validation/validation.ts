@@ -1,5 +1,5 @@
 import { HttpStatus, ValidationError, ValidationPipe } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
+import { Transform, plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 
 import { CommonErrorCode, ProblemException, ProblemFieldError } from '../errors/problem.exception';
@@ -9,6 +9,14 @@ export const VALIDATOR_OPTIONS = {
   forbidNonWhitelisted: true,
   forbidUnknownValues: true,
 } as const;
+
+/**
+ * Writes a UUID in its canonical lower case, so ids that differ only in case name one row and
+ * reach rooms, views and audit entries spelled one way. Validation then checks the format.
+ */
+export function CanonicalUuid(): PropertyDecorator {
+  return Transform(({ value }) => (typeof value === 'string' ? value.toLowerCase() : value));
+}
 
 /** Deeper JSON than this is refused before anything walks it recursively. */
 export const MAX_JSON_DEPTH = 32;
