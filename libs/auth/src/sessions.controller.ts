@@ -68,18 +68,14 @@ export class SessionsController {
   @ApiNoContentResponse()
   async end(@Param() params: IdParam): Promise<void> {
     const { userId } = this.currentMember();
-    const own = (await this.sessions.listActive(userId)).some(
-      (session) => session.id === params.id.toLowerCase(),
-    );
-    if (!own) {
+    if (!(await this.sessions.endOwn(params.id, userId, 'ended_by_user'))) {
       throw new NotFoundProblem('session');
     }
-    await this.sessions.end(params.id.toLowerCase(), 'ended_by_user');
     await this.audit.record(
       this.context.organizationIdOrThrow(),
       'session.ended',
       { reason: 'ended_by_user', count: 1 },
-      { type: 'session', id: params.id.toLowerCase() },
+      { type: 'session', id: params.id },
     );
   }
 

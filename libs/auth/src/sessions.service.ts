@@ -244,6 +244,20 @@ export class SessionsService {
     return ended.length > 0;
   }
 
+  /** Ends a member's own session if it is still active; false when it is not theirs or over. */
+  async endOwn(sessionId: string, userId: string, reason: string): Promise<boolean> {
+    const ended = await this.endWhere(
+      `id = $3 and user_id = $4 and expires_at > $1
+        and last_seen_at > $1::timestamptz - (
+          select make_interval(mins => o.session_idle_minutes) from organizations o
+           where o.id = auth_sessions.organization_id)`,
+      [sessionId, userId],
+      reason,
+    );
+
+    return ended.length > 0;
+  }
+
   /**
    * Ends every active session of a member (password or role change, MFA reset, admin action),
    * except `keepSessionId` when given; returns the ended ids.

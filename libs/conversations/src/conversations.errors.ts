@@ -7,7 +7,6 @@ export enum ConversationsErrorCode {
   AssigneeNotMember = 'assignee_not_member',
   AssignOthersForbidden = 'assign_others_forbidden',
   OriginNotAllowed = 'origin_not_allowed',
-  WidgetKeyUnknown = 'widget_key_unknown',
 }
 
 export class ConversationsProblem extends ProblemException {
