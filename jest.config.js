@@ -17,7 +17,7 @@ const esmOnly = [
   // ESM-only since 1.0 and required by @fastify/static, which @nestjs/swagger loads at boot.
   'content-disposition',
   // PGlite's CommonJS build loads node built-ins with import(), which jest's VM refuses without
-  // --experimental-vm-modules; test/jest/esm-to-cjs-compat.js turns those into require() calls.
+  // --experimental-vm-modules; test/jest/esm-to-cjs.js turns those into require() calls.
   '@electric-sql',
   // otplib 13 and its plugins; their crypto and Base32 dependencies ship as ESM only.
   'otplib',
@@ -41,7 +41,7 @@ module.exports = {
   ],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
-    '^.+\\.[cm]?js$': '<rootDir>/test/jest/esm-to-cjs-compat.js',
+    '^.+\\.[cm]?js$': '<rootDir>/test/jest/esm-to-cjs.js',
   },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper: {
