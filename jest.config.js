@@ -49,6 +49,8 @@ module.exports = {
     '^@parley/([a-z-]+)$': '<rootDir>/libs/$1/src',
   },
   globalSetup: '<rootDir>/test/jest/global-setup.ts',
+  // Fails the run when any confidential value a test sent appears in any test server's log.
+  globalTeardown: '<rootDir>/test/jest/global-teardown.ts',
   setupFiles: ['<rootDir>/test/jest/setup-env.ts'],
   maxWorkers: 2,
   testTimeout: 60000,

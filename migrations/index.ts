@@ -5,6 +5,7 @@ import { AddApiKeys1764893100000 } from './1764893100000-AddApiKeys';
 import { AddLoginAttempts1764893200000 } from './1764893200000-AddLoginAttempts';
 import { AddSigningKeys1764893300000 } from './1764893300000-AddSigningKeys';
 import { AddElevations1764893400000 } from './1764893400000-AddElevations';
+import { AddFieldEncryption1764979200000 } from './1764979200000-AddFieldEncryption';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   AddLoginAttempts1764893200000,
   AddSigningKeys1764893300000,
   AddElevations1764893400000,
+  AddFieldEncryption1764979200000,
 ];

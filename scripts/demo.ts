@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -190,6 +190,7 @@ class DemoRun {
       password: adminPassword,
       token: readString(signup, 'accessToken', 'signup response'),
     };
+    recordSent(adminEmail, 'Demo Admin');
     report('ok', `signed up organization ${slug} with admin ${adminEmail}`);
 
     await callApiOrThrow(this.baseUrl, {
@@ -256,7 +257,11 @@ class DemoRun {
           path: '/api/v1/widget/conversations',
           origin: WIDGET_ORIGIN,
           token: visitorToken,
-          body: { subject: `Help with ${firstMessage.category.toLowerCase().replace(/_/g, ' ')}` },
+          body: {
+            subject: recordSent(
+              `Help with ${firstMessage.category.toLowerCase().replace(/_/g, ' ')}`,
+            )[0],
+          },
         }),
         'widget conversation',
       );
@@ -450,6 +455,7 @@ class DemoRun {
       }),
       `${role} login`,
     );
+    recordSent(email, name);
     report('ok', `added ${role} ${email} and logged in`);
 
     return {
@@ -482,6 +488,7 @@ class DemoRun {
     agents: { socket: Socket; inbox: MessageInbox }[],
     question: CorpusMessage,
   ): Promise<void> {
+    recordSent(question.text);
     const sentQuestion = await this.sendMessage(`${label}: visitor`, visitor.socket, {
       conversationId,
       body: question.text,
@@ -503,6 +510,7 @@ class DemoRun {
     );
 
     const answer = this.pickAnswer(question.intent);
+    recordSent(answer.answer);
     const sentAnswer = await this.sendMessage(
       `${label}: ${agents[0].inbox.owner}`,
       agents[0].socket,
@@ -664,7 +672,27 @@ async function main(): Promise<number> {
     run.closeAllSockets();
   }
 
+  const recordFile = process.env.DEMO_RECORD_FILE;
+  if (recordFile) {
+    writeFileSync(recordFile, JSON.stringify([...sentValues]));
+  }
+
   return printSummary(run.tally, conversationCount, performance.now() - startedAt);
+}
+
+/**
+ * Every confidential value the run sent (names, emails, subjects, message texts). With
+ * DEMO_RECORD_FILE set they are written there at the end, so a test can search the database
+ * for any of them in clear.
+ */
+const sentValues = new Set<string>();
+
+function recordSent(...values: string[]): string[] {
+  for (const value of values) {
+    sentValues.add(value);
+  }
+
+  return values;
 }
 
 function printSummary(tally: Tally, conversationCount: number, elapsedMs: number): number {

@@ -119,10 +119,33 @@ describe('contacts, conversations and messages over REST', () => {
         createdAt: expect.stringMatching(ISO_DATE),
       });
       const read = await server.api.get(`/api/v1/contacts/${created.body.id}`, {
-        token: tokenOf(alpha, 'viewer'),
+        token: tokenOf(alpha, 'manager'),
       });
       expect(read.status).toBe(200);
       expect(read.body).toEqual(created.body);
+    });
+
+    it('shows a viewer a contact without any of its confidential fields', async () => {
+      const created = await server.api.post(
+        '/api/v1/contacts',
+        { email: uniqueEmail('viewed'), name: 'Katherine Johnson', phone: '+1 202 555 0147' },
+        { token: tokenOf(alpha, 'agent') },
+      );
+
+      const read = await server.api.get(`/api/v1/contacts/${created.body.id}`, {
+        token: tokenOf(alpha, 'viewer'),
+      });
+
+      expect(read.status).toBe(200);
+      expect(read.body).toEqual({
+        id: created.body.id,
+        email: null,
+        name: null,
+        phone: null,
+        createdAt: created.body.createdAt,
+        redactedFields: ['email', 'name', 'phone'],
+      });
+      expect(JSON.stringify(read.body)).not.toContain('Katherine');
     });
 
     it('refuses a second contact with the same email in one organization with 409', async () => {

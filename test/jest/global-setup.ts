@@ -1,6 +1,11 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { Client } from 'pg';
 
 import { testDatabaseUrl } from '../support/database-url';
+import { RUN_DIR_VARIABLE } from '../support/run-folder';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -55,4 +60,7 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     await client.end();
   }
+
+  // Workers start after this and inherit the variable; global-teardown.ts reads the folder.
+  process.env[RUN_DIR_VARIABLE] = mkdtempSync(join(tmpdir(), 'parley-test-run-'));
 }

@@ -1,3 +1,6 @@
+import { recordCredential, recordSentValues } from './run-record';
+import { TlsRequest, TlsResponse, fetchOverTls } from './tls';
+
 /**
  * A parsed JSON body. Suites read response bodies field by field in their assertions, where a
  * declared type per response would be noise; the assertions are what check the shape.
@@ -34,6 +37,8 @@ export class ApiClient {
   constructor(
     readonly baseUrl: string,
     readonly secrets: Set<string>,
+    /** The certificate to trust when `baseUrl` is https (the test certificate is self-signed). */
+    readonly ca?: string,
   ) {}
 
   get<T = JsonBody>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
@@ -69,10 +74,12 @@ export class ApiClient {
     let payload: string | undefined;
     if (options.rawBody !== undefined) {
       payload = options.rawBody;
+      recordSentValues(parsedOrUndefined(options.rawBody), `${method} ${path.split('?')[0]}`);
       headers['content-type'] ??= options.contentType ?? 'application/json';
     } else if (options.body !== undefined) {
       payload = JSON.stringify(options.body);
       headers['content-type'] ??= options.contentType ?? 'application/json';
+      recordSentValues(options.body, `${method} ${path.split('?')[0]}`);
       this.rememberRequestSecrets(options.body);
     }
     if (options.token !== undefined) {
@@ -80,7 +87,7 @@ export class ApiClient {
       this.remember(options.token);
     }
 
-    const response = await fetch(`${this.baseUrl}${path}`, { method, headers, body: payload });
+    const response = await this.send(`${this.baseUrl}${path}`, { method, headers, body: payload });
     const text = await response.text();
     const contentType = response.headers.get('content-type') ?? '';
     let body: unknown = text;
@@ -98,9 +105,18 @@ export class ApiClient {
     };
   }
 
+  private send(url: string, init: TlsRequest): Promise<Response | TlsResponse> {
+    if (this.ca === undefined) {
+      return fetch(url, init);
+    }
+
+    return fetchOverTls(url, init, { ca: this.ca });
+  }
+
   remember(secret: string | undefined): void {
     if (typeof secret === 'string' && secret.length >= 8) {
       this.secrets.add(secret);
+      recordCredential(secret, 'a token or key the client received or sent');
     }
   }
 
@@ -118,5 +134,14 @@ export class ApiClient {
         this.remember((body as Record<string, string | undefined>)[field]);
       }
     }
+  }
+}
+
+/** A raw body that is valid JSON, parsed; anything else is not recorded. */
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

@@ -5,3 +5,4 @@ export * from './logs';
 export * from './problem';
 export * from './server';
 export * from './sockets';
+export * from './tls';

@@ -11,6 +11,8 @@ import { createApp } from '../../apps/api/src/create-app';
 import { ApiClient } from './api-client';
 import { testDatabaseUrl } from './database-url';
 import { LogCapture } from './log-capture';
+import { RunLogFile, recordSocketSends } from './run-record';
+import { TEST_TLS_CERT_FILE, TEST_TLS_KEY_FILE } from './tls';
 
 export interface StartServerOptions {
   /** Run on embedded PGlite (no DATABASE_URL) instead of the shared test PostgreSQL. */
@@ -19,10 +21,15 @@ export interface StartServerOptions {
   dataDir?: string;
   /** Extra configuration variables; they override the test defaults. */
   env?: Record<string, string | undefined>;
+  /** Serve HTTPS and WSS with the self-signed certificate in test/fixtures/tls/. */
+  tls?: boolean;
 }
 
 export interface TestServer {
+  /** `https://127.0.0.1:<port>` when the server has a certificate, `http://` otherwise. */
   baseUrl: string;
+  /** The certificate clients must trust when the server speaks TLS (its own, self-signed). */
+  ca: string | undefined;
   app: NestFastifyApplication;
   config: AppConfig;
   dataDir: string;
@@ -94,11 +101,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     // Every suite signs in from 127.0.0.1 into one shared database: the per-address block would
     // soon stop them all. test/brute-force.e2e-spec.ts sets its own limit and client addresses.
     LOGIN_ADDRESS_FAILURE_LIMIT: '1000000',
+    ...(options.tls ? { TLS_CERT_FILE: TEST_TLS_CERT_FILE, TLS_KEY_FILE: TEST_TLS_KEY_FILE } : {}),
     ...options.env,
   };
   const config = loadConfig(env as NodeJS.ProcessEnv);
   const alongside = [...liveServers][0];
-  const logs = alongside?.logs ?? new LogCapture();
+  const logs = alongside?.logs ?? new LogCapture(RunLogFile.open());
+  recordSocketSends();
 
   let app: NestFastifyApplication | undefined;
   try {
@@ -122,18 +131,20 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
   if (!address || typeof address !== 'object') {
     throw new Error('The test server is not listening on a TCP port');
   }
-  const baseUrl = `http://127.0.0.1:${address.port}`;
+  const ca = config.tlsCert;
+  const baseUrl = `${ca === undefined ? 'http' : 'https'}://127.0.0.1:${address.port}`;
   const secrets = alongside?.secrets ?? new Set<string>();
   const started = app;
   let closed = false;
 
   const server: TestServer = {
     baseUrl,
+    ca,
     app: started,
     config,
     dataDir,
     logs,
-    api: new ApiClient(baseUrl, secrets),
+    api: new ApiClient(baseUrl, secrets, ca),
     secrets,
     async close() {
       if (closed) {
@@ -142,6 +153,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
       closed = true;
       liveServers.delete(server);
       await started.close();
+      if (![...liveServers].some((other) => other.logs === logs)) {
+        logs.close();
+      }
       if (ownsDataDir) {
         rmSync(dataDir, { recursive: true, force: true });
       }

@@ -8,6 +8,7 @@ export function connectSocket(server: TestServer, token: string): Promise<Socket
     auth: { token },
     transports: ['websocket'],
     reconnection: false,
+    ca: server.ca,
   });
 
   return new Promise((resolve, reject) => {

@@ -18,6 +18,7 @@ import {
 } from '@parley/database';
 import { MIGRATIONS } from '@parley/migrations';
 import { SecurityModule } from '@parley/security';
+import { ComplianceModule } from '@parley/compliance';
 import { TenancyModule } from '@parley/tenancy';
 
 import { DemoSeed } from './demo-seed';
@@ -56,6 +57,7 @@ export class AppModule {
         TenancyModule,
         AuthModule,
         SecurityModule,
+        ComplianceModule,
         ConversationsModule,
       ],
       controllers: [HealthController, MetricsController],

@@ -6,6 +6,8 @@ import { Server, ServerOptions } from 'socket.io';
 
 import { AppConfig } from '@parley/core';
 
+import { setEssentialHeadersFirst } from './security-headers';
+
 const MAX_FRAME_BYTES = 64 * 1024;
 
 /**
@@ -32,6 +34,8 @@ export class ChatIoAdapter extends IoAdapter {
       connectTimeout: 10_000,
       allowEIO3: false,
     }) as Server;
+    // Engine.IO has just attached to the HTTP(S) server and answers /socket.io/ outside Fastify.
+    setEssentialHeadersFirst(this.httpServer);
     if (this.config.redisUrl) {
       const publisher = new Redis(this.config.redisUrl, {
         lazyConnect: false,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
@@ -10,6 +11,7 @@ import { Logger } from 'nestjs-pino';
 import secureJson from 'secure-json-parse';
 
 import {
+  AppConfig,
   CommonErrorCode,
   MAX_JSON_DEPTH,
   Metrics,
@@ -21,12 +23,14 @@ import {
 import { AppModule, AppOptions } from './app.module';
 import { ChatIoAdapter } from './chat-io.adapter';
 import { ProblemView } from './problem.view';
+import { ESSENTIAL_SECURITY_HEADERS, HSTS_MAX_AGE_SECONDS } from './security-headers';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** Builds the whole server without listening; main.ts and the end-to-end tests share it. */
 export async function createApp(options: AppOptions): Promise<NestFastifyApplication> {
   const { config } = options;
+  const https = httpsOptions(config);
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     onProtoPoisoning: 'error',
@@ -42,6 +46,7 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     clientErrorHandler: answerClientError,
+    ...(https === undefined ? {} : { https }),
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(options),
@@ -71,7 +76,7 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   );
   await fastify.register(helmet, {
     contentSecurityPolicy: config.openApiEnabled ? false : undefined,
-    hsts: { maxAge: 31_536_000, includeSubDomains: true },
+    hsts: { maxAge: HSTS_MAX_AGE_SECONDS, includeSubDomains: true },
   });
   // Unsigned: the one cookie that authenticates (cookie mode's refresh token) is itself a secret.
   await fastify.register(cookie);
@@ -103,6 +108,28 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
 
   return app;
 }
+
+/**
+ * With a certificate configured the one listener speaks only HTTPS (and WSS for Socket.IO).
+ * Node negotiates the highest version both sides offer, so TLS 1.3 wherever the client has it.
+ */
+function httpsOptions(config: AppConfig): HttpsServerOptions | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) {
+    return undefined;
+  }
+
+  return {
+    cert: config.tlsCert,
+    key: config.tlsKey,
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+  };
+}
+
+/** Written raw to the socket below, so helmet's hook never sees these answers. */
+const SECURITY_HEADER_LINES = Object.entries(ESSENTIAL_SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
 
 /** Requests Node's parser refuses (oversized headers, bad framing) still get a problem body. */
 function answerClientError(
@@ -140,7 +167,7 @@ function answerClientError(
   });
   socket.end(
     `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
-      `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${SECURITY_HEADER_LINES}connection: close\r\n\r\n${body}`,
   );
 }
 

@@ -31,7 +31,8 @@ async function bootstrap(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  await app.get(DemoSeed).seedIfEmpty(`http://${host}:${port}`);
+  const scheme = config.tlsCert === undefined ? 'http' : 'https';
+  await app.get(DemoSeed).seedIfEmpty(`${scheme}://${host}:${port}`);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -30,6 +30,8 @@ export interface AuditEventTypes {
   'user.role_changed': { from: string; to: string };
   'session.ended': { reason: string; count: number };
   'widget.session_created': { contactId: string; origin: string };
+  /** The contact's data key was destroyed (crypto-shredding) and their records deleted. */
+  'contact.erased': { keyDestroyed: boolean };
   'api_key.created': { scopes: string[]; expiresAt: string };
   'api_key.rotated': { previousSecretValidUntil: string | null };
   'api_key.revoked': Record<string, never>;

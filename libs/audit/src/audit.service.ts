@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 
-import { Actor, Clock, RequestContext } from '@parley/core';
+import { Actor, Clock, RequestContext, redactClassified } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
 import {
@@ -72,7 +72,8 @@ export class AuditService {
       requestId: this.context.requestId ?? null,
       ip: this.context.ip ?? null,
       changes: input.changes ?? [],
-      metadata: input.metadata ?? {},
+      // No confidential value or credential reaches the trail, however the caller built it.
+      metadata: redactClassified(input.metadata ?? {}),
       elevationId: actor?.type === 'user' ? (actor.elevation?.id ?? null) : null,
     };
   }

@@ -4,8 +4,25 @@ import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nest
 import { CryptoKey, JWK, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI } from 'jose';
 import { DataSource } from 'typeorm';
 
-import { APP_CONFIG, AppConfig, Clock } from '@parley/core';
+import { APP_CONFIG, AppConfig, Clock, declareTable } from '@parley/core';
 import { KeyEncryptionKey, SealedValueError } from '@parley/crypto';
+
+declareTable(
+  'signing_keys',
+  {
+    purpose: 'Token signing keys shared by every instance; public halves are published as JWKS.',
+    retention: 'Until the last token a key signed has expired.',
+  },
+  {
+    kid: { class: 'public' },
+    algorithm: { class: 'public' },
+    public_key_pem: { class: 'public' },
+    private_key_sealed: { class: 'restricted', protection: 'kek-sealed' },
+    created_at: { class: 'internal' },
+    retired_at: { class: 'internal' },
+    verify_until: { class: 'internal' },
+  },
+);
 
 export const SIGNING_ALGORITHM = 'ES256';
 
@@ -184,6 +201,41 @@ export class SigningKeys implements OnModuleInit, OnModuleDestroy {
     });
 
     return kid;
+  }
+
+  /**
+   * After a key-encryption-key rotation: re-seals every signing key that still verifies under
+   * the current key-encryption key, so the previous one can be retired. Returns how many.
+   */
+  async rewrapUnderCurrentKek(): Promise<number> {
+    const current = this.kek.currentKekId();
+
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query('select pg_advisory_xact_lock(7270532)');
+      const rows: { kid: string; private_key_sealed: string }[] = await manager.query(
+        `select kid, private_key_sealed from signing_keys
+          where verify_until is null or verify_until > $1 for update`,
+        [this.clock.now()],
+      );
+      let rewrapped = 0;
+      for (const row of rows) {
+        if (
+          row.private_key_sealed.startsWith('kek2.') &&
+          this.kek.wrappedUnder(row.private_key_sealed) === current
+        ) {
+          continue;
+        }
+        const context = `signing_key:${row.kid}`;
+        const pem = this.kek.open(row.private_key_sealed, context);
+        await manager.query('update signing_keys set private_key_sealed = $2 where kid = $1', [
+          row.kid,
+          this.kek.seal(pem, context),
+        ]);
+        rewrapped += 1;
+      }
+
+      return rewrapped;
+    });
   }
 
   /** Re-reads the key table: the newest unretired key signs, every unexpired key verifies. */

@@ -12,6 +12,7 @@ export type Subject =
   | 'AuditEvent'
   | 'ApiKey'
   | 'DataSubjectRequest'
+  | 'DataMap'
   | 'all';
 
 export type Audience = 'user' | 'visitor' | 'public';

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 
+import { AuditService } from '@parley/audit';
 import { NotFoundProblem, RequestContext } from '@parley/core';
+import { DataKeys } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 import { isUniqueViolation } from '@parley/tenancy';
 
@@ -13,6 +15,8 @@ export class ContactsService {
   constructor(
     private readonly transactions: TenantTransactions,
     private readonly context: RequestContext,
+    private readonly keys: DataKeys,
+    private readonly audit: AuditService,
   ) {}
 
   async create(input: CreateContactDto): Promise<ContactEntity> {
@@ -54,5 +58,20 @@ export class ContactsService {
     }
 
     return contact;
+  }
+
+  /** Crypto-shreds the contact's key, then deletes the contact and everything that is theirs. */
+  async erase(id: string): Promise<void> {
+    const contact = await this.findOrThrow(id);
+    const organizationId = this.context.organizationIdOrThrow();
+    const manager = this.transactions.manager;
+    const destroyed = await this.keys.destroy(manager, organizationId, 'contact', contact.id);
+    await manager.query('delete from contacts where id = $1', [contact.id]);
+    await this.audit.record(
+      organizationId,
+      'contact.erased',
+      { keyDestroyed: destroyed },
+      { type: 'contact', id: contact.id },
+    );
   }
 }

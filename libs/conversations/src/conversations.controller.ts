@@ -1,7 +1,14 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 
 import { Policy } from '@parley/authz';
+import { RequestContext } from '@parley/core';
 import { IdParam } from '@parley/tenancy';
 
 import { ContactsService } from './contacts.service';
@@ -26,21 +33,37 @@ import { toContactView, toConversationView } from './views';
 @ApiBearerAuth()
 @Controller('contacts')
 export class ContactsController {
-  constructor(private readonly contacts: ContactsService) {}
+  constructor(
+    private readonly contacts: ContactsService,
+    private readonly context: RequestContext,
+  ) {}
 
   @Post()
   @HttpCode(201)
   @Policy.can('create', 'Contact')
   @ApiCreatedResponse({ type: ContactView })
   async create(@Body() input: CreateContactDto): Promise<ContactView> {
-    return toContactView(await this.contacts.create(input));
+    return toContactView(await this.contacts.create(input), this.context.actor);
   }
 
   @Get(':id')
   @Policy.can('read', 'Contact')
   @ApiOkResponse({ type: ContactView })
   async show(@Param() params: IdParam): Promise<ContactView> {
-    return toContactView(await this.contacts.findOrThrow(params.id));
+    return toContactView(await this.contacts.findOrThrow(params.id), this.context.actor);
+  }
+
+  /**
+   * Erases a contact: their data key is destroyed first (crypto-shredding), so everything sealed
+   * under it, in this database and in any backup of it, can no longer be read; then the contact,
+   * their conversations and messages are deleted.
+   */
+  @Delete(':id')
+  @HttpCode(204)
+  @Policy.can('delete', 'Contact')
+  @ApiNoContentResponse()
+  async erase(@Param() params: IdParam): Promise<void> {
+    await this.contacts.erase(params.id);
   }
 }
 

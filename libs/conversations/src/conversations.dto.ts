@@ -165,6 +165,12 @@ export class ContactView {
   @ApiProperty({ nullable: true, type: String }) name: string | null;
   @ApiProperty({ nullable: true, type: String }) phone: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'Confidential fields the caller may not read (a viewer reads none); they are null.',
+  })
+  redactedFields?: string[];
 }
 
 export class ConversationView {

@@ -9,4 +9,6 @@ export * from './validation/validation';
 export * from './core.module';
 export * from './metrics/metrics';
 export * from './logging/safe-error';
+export * from './logging/redaction';
 export * from './sessions/session-terminator';
+export * from './classification/classification';

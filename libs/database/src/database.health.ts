@@ -2,6 +2,16 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { MIGRATIONS_TABLE } from './connect';
+import { declareTable } from '@parley/core';
+
+declareTable(
+  'schema_migrations',
+  {
+    purpose: 'Which migrations have been applied to this database.',
+    retention: 'For the life of the database.',
+  },
+  { id: { class: 'internal' }, timestamp: { class: 'internal' }, name: { class: 'internal' } },
+);
 
 export interface DatabaseStatus {
   reachable: boolean;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { accountKey, addressIdentity } from './login-throttle';
 
 describe('login throttle keys', () => {
@@ -19,14 +21,20 @@ describe('login throttle keys', () => {
     expect(addressIdentity('::1')).toBe('0:0:0:0::/64');
   });
 
-  it('keys a member by id and any other email by a digest, never the address itself', () => {
-    expect(accountKey({ userId: '6f1c1a52-8a8e-4a5e-9d55-7c1f1f3a0b11', email: 'a@b.c' })).toBe(
-      'user:6f1c1a52-8a8e-4a5e-9d55-7c1f1f3a0b11',
-    );
-    const key = accountKey({ email: 'Nobody@Example.com' });
+  it('keys a member by id and any other email by a keyed digest, never the address itself', () => {
+    const secret = Buffer.alloc(32, 1);
+    expect(
+      accountKey({ userId: '6f1c1a52-8a8e-4a5e-9d55-7c1f1f3a0b11', email: 'a@b.c' }, secret),
+    ).toBe('user:6f1c1a52-8a8e-4a5e-9d55-7c1f1f3a0b11');
+    const key = accountKey({ email: 'Nobody@Example.com' }, secret);
 
     expect(key).toMatch(/^email:[0-9a-f]{64}$/);
-    expect(key).toBe(accountKey({ email: 'nobody@example.com' }));
+    expect(key).toBe(accountKey({ email: 'nobody@example.com' }, secret));
     expect(key).not.toContain('nobody');
+    // An unkeyed SHA-256 of the address would let anyone holding the table test guesses.
+    expect(key.slice('email:'.length)).not.toBe(
+      createHash('sha256').update('nobody@example.com').digest('hex'),
+    );
+    expect(accountKey({ email: 'nobody@example.com' }, Buffer.alloc(32, 2))).not.toBe(key);
   });
 });

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
-import { APP_CONFIG, AppConfig, Clock } from '@parley/core';
+import { APP_CONFIG, AppConfig, Clock, declareTable } from '@parley/core';
+import { KeyEncryptionKey } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
 import {
@@ -20,6 +21,43 @@ import {
   loginThrottleSettings,
 } from './login-attempt-rules';
 import { LoginThrottleProblem } from './login-throttle.errors';
+
+declareTable(
+  'login_attempts',
+  {
+    purpose: 'Failed sign-ins per account, to slow and lock password guessing.',
+    retention: 'Until a successful sign-in or the window passes.',
+  },
+  {
+    organization_id: { class: 'internal' },
+    account_key: {
+      class: 'internal',
+      purpose: 'A member id, or a keyed hash of an email that is no member; never the email.',
+    },
+    user_id: { class: 'internal' },
+    failures: { class: 'internal' },
+    window_started_at: { class: 'internal' },
+    consecutive_failures: { class: 'internal' },
+    locks: { class: 'internal' },
+    locked_until: { class: 'internal' },
+    locked_indefinitely: { class: 'internal' },
+    updated_at: { class: 'internal' },
+  },
+);
+declareTable(
+  'login_address_attempts',
+  {
+    purpose: 'Failed sign-ins per client address across organizations, to block guessing.',
+    retention: 'Until the block and its window pass.',
+  },
+  {
+    address_key: { class: 'internal', purpose: 'A hash of the client address, not the address.' },
+    failures: { class: 'internal' },
+    window_started_at: { class: 'internal' },
+    blocked_until: { class: 'internal' },
+    updated_at: { class: 'internal' },
+  },
+);
 
 export interface LoginAttempt {
   /** Unset for an organization that does not exist: only the address is counted then. */
@@ -88,12 +126,16 @@ export function addressIdentity(address: string): string {
     .join(':')}::/64`;
 }
 
-export function accountKey(attempt: Pick<LoginAttempt, 'userId' | 'email'>): string {
+/**
+ * The row an attempt counts against: the member, or for an email that is no member a keyed
+ * HMAC of it (a plain hash of an email is reversed by hashing guesses), so no typed address is kept.
+ */
+export function accountKey(attempt: Pick<LoginAttempt, 'userId' | 'email'>, key: Buffer): string {
   if (attempt.userId) {
     return `user:${attempt.userId}`;
   }
 
-  return `email:${createHash('sha256').update(attempt.email.toLowerCase(), 'utf8').digest('hex')}`;
+  return `email:${createHmac('sha256', key).update(attempt.email.toLowerCase(), 'utf8').digest('hex')}`;
 }
 
 function addressKey(address: string): Buffer {
@@ -116,8 +158,16 @@ export class LoginThrottle {
     private readonly dataSource: DataSource,
     private readonly transactions: TenantTransactions,
     private readonly clock: Clock,
+    keyEncryptionKey: KeyEncryptionKey,
   ) {
     this.settings = loginThrottleSettings(config);
+    this.emailKey = keyEncryptionKey.deriveKey('login-throttle');
+  }
+
+  private readonly emailKey: Buffer;
+
+  private accountKey(attempt: Pick<LoginAttempt, 'userId' | 'email'>): string {
+    return accountKey(attempt, this.emailKey);
   }
 
   /** Admits one attempt (and counts it) or refuses it: a blocked address, a locked account. */
@@ -143,7 +193,7 @@ export class LoginThrottle {
         return { admitted: true, lockExpired: false };
       }
 
-      const key = accountKey(attempt);
+      const key = this.accountKey(attempt);
       const current = await this.lockAccountRow(
         manager,
         attempt.organizationId,
@@ -170,7 +220,7 @@ export class LoginThrottle {
     const outcome: LoginFailureOutcome = await this.run(attempt.organizationId, async (manager) => {
       const result: LoginFailureOutcome = {};
       if (attempt.organizationId) {
-        const key = accountKey(attempt);
+        const key = this.accountKey(attempt);
         const current = await this.lockAccountRow(
           manager,
           attempt.organizationId,
@@ -215,7 +265,7 @@ export class LoginThrottle {
     await this.transactions.run(attempt.organizationId, (manager) =>
       manager.query(`delete from login_attempts where organization_id = $1 and account_key = $2`, [
         attempt.organizationId,
-        accountKey(attempt),
+        this.accountKey(attempt),
       ]),
     );
   }
@@ -230,7 +280,7 @@ export class LoginThrottle {
         manager.query(
           `delete from login_attempts where organization_id = $1 and account_key = $2
            returning (locked_indefinitely or coalesce(locked_until > $3, false)) as locked`,
-          [organizationId, accountKey({ userId, email: '' }), now],
+          [organizationId, this.accountKey({ userId, email: '' }), now],
         ),
     );
 

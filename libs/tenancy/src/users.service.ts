@@ -3,7 +3,7 @@ import { EntityManager } from 'typeorm';
 
 import { AuditService } from '@parley/audit';
 import { Clock, NotFoundProblem, RequestContext, Role, SessionTerminator } from '@parley/core';
-import { PasswordHasher, PasswordPolicy, passwordContext } from '@parley/crypto';
+import { FieldCipher, PasswordHasher, PasswordPolicy, passwordContext } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
 import { OrganizationEntity } from './organization.entity';
@@ -39,6 +39,7 @@ export class UsersService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly sessions: SessionTerminator,
+    private readonly cipher: FieldCipher,
   ) {}
 
   private get manager(): EntityManager {
@@ -112,12 +113,22 @@ export class UsersService {
     return user;
   }
 
-  /** The member with this email and the password hash, for login only. */
-  findWithPasswordHash(email: string): Promise<UserEntity | null> {
+  /**
+   * The member with this email and the password hash, for login only. Emails are sealed, so the
+   * lookup goes through their blind index.
+   */
+  async findWithPasswordHash(email: string): Promise<UserEntity | null> {
+    const index = await this.cipher.blindIndex(
+      this.manager,
+      this.context.organizationIdOrThrow(),
+      'email',
+      email,
+    );
+
     return this.manager
       .createQueryBuilder(UserEntity, 'user')
       .addSelect('user.passwordHash')
-      .where('lower(user.email) = lower(:email)', { email })
+      .where('user.emailIndex = :index', { index })
       .getOne();
   }
 

@@ -11,7 +11,9 @@ import {
   Role,
   baseRoleOf,
   isHigherRole,
+  declareTable,
 } from '@parley/core';
+import { FieldCipher } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 import { OrganizationsService } from '@parley/tenancy';
 
@@ -26,6 +28,33 @@ import {
   RequestElevationDto,
 } from './elevations.dto';
 import { ElevationsErrorCode, ElevationsProblem } from './elevations.errors';
+
+declareTable(
+  'access_elevations',
+  {
+    purpose: 'Just-in-time role elevations: who asked, who decided, for how long and why.',
+    retention: 'Kept with the audit trail.',
+  },
+  Object.fromEntries(
+    [
+      'id',
+      'organization_id',
+      'requester_id',
+      'requester_role',
+      'role',
+      'minutes',
+      'reason',
+      'status',
+      'requested_at',
+      'approver_id',
+      'decided_at',
+      'starts_at',
+      'ends_at',
+      'ended_at',
+      'revoked_by',
+    ].map((column) => [column, { class: 'internal' as const }]),
+  ),
+);
 
 interface ElevationRow {
   id: string;
@@ -81,7 +110,26 @@ export class ElevationsService {
     private readonly sessions: SessionsService,
     private readonly organizations: OrganizationsService,
     private readonly mfa: MfaVerificationService,
+    private readonly cipher: FieldCipher,
   ) {}
+
+  /** Member names are sealed in the users table; the joined rows carry them sealed. */
+  private async withNames(rows: ElevationRow[]): Promise<ElevationRow[]> {
+    const db = this.transactions.manager;
+    const place = (rowId: string | null) => (row: ElevationRow) => ({
+      organizationId: row.organization_id,
+      table: 'users',
+      column: 'name',
+      rowId: rowId === null ? undefined : rowId,
+    });
+    for (const row of rows) {
+      await this.cipher.openRows(db, [row], 'requester_name', place(row.requester_id));
+      await this.cipher.openRows(db, [row], 'approver_name', place(row.approver_id));
+      await this.cipher.openRows(db, [row], 'revoker_name', place(row.revoked_by));
+    }
+
+    return rows;
+  }
 
   async request(input: RequestElevationDto): Promise<ElevationView> {
     const actor = this.memberOrThrow();
@@ -145,7 +193,7 @@ export class ElevationsService {
           [actor.id],
         );
 
-    return { items: rows.map((row) => this.toView(row)) };
+    return { items: (await this.withNames(rows)).map((row) => this.toView(row)) };
   }
 
   /** Starts the clock: the role applies from now for the minutes asked. */
@@ -340,7 +388,7 @@ export class ElevationsService {
       throw new NotFoundProblem('elevation');
     }
 
-    return rows[0];
+    return (await this.withNames(rows))[0];
   }
 
   private toView(row: ElevationRow): ElevationView {

@@ -14,7 +14,7 @@ import {
   RequestContext,
   baseRoleOf,
 } from '@parley/core';
-import { tokenDigest } from '@parley/crypto';
+import { FieldCipher, tokenDigest } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
 import { ApiKeyAuthenticator } from './api-key-authenticator';
@@ -68,6 +68,7 @@ export class ApiKeysService {
     private readonly abilities: AbilityFactory,
     private readonly audit: AuditService,
     private readonly authenticator: ApiKeyAuthenticator,
+    private readonly cipher: FieldCipher,
     private readonly clock: Clock,
   ) {}
 
@@ -134,9 +135,9 @@ export class ApiKeysService {
     const ability = this.abilities.forActor(this.context.actor);
     const now = this.clock.nowMs();
 
-    return rows
-      .filter((row) => ability.can('read', this.subjectOf(row)))
-      .map((row) => toView(row, now));
+    const visible = rows.filter((row) => ability.can('read', this.subjectOf(row)));
+
+    return (await this.withCreatorNames(visible)).map((row) => toView(row, now));
   }
 
   /**
@@ -269,7 +270,17 @@ export class ApiKeysService {
       throw new NotFoundProblem('API key');
     }
 
-    return rows[0];
+    return (await this.withCreatorNames(rows))[0];
+  }
+
+  /** Member names are sealed in the users table; the joined rows carry them sealed. */
+  private withCreatorNames(rows: KeyRow[]): Promise<KeyRow[]> {
+    return this.cipher.openRows(this.transactions.manager, rows, 'creator_name', (row) => ({
+      organizationId: row.organization_id,
+      table: 'users',
+      column: 'name',
+      rowId: row.created_by,
+    }));
   }
 
   private subjectOf(row: KeyRow) {

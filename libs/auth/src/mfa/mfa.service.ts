@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
+
 import { HttpStatus, Injectable } from '@nestjs/common';
 
 import { AuditService } from '@parley/audit';
 import { Clock, NotFoundProblem, RequestContext } from '@parley/core';
+import { FieldCipher } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 import { OrganizationsService, UsersService } from '@parley/tenancy';
 
@@ -27,6 +30,7 @@ export class MfaService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly context: RequestContext,
+    private readonly cipher: FieldCipher,
   ) {}
 
   /** Starts (or restarts) enrollment with a new secret; the factor stays pending until confirmed. */
@@ -37,20 +41,38 @@ export class MfaService {
       this.organizations.currentOrThrow(),
     ]);
     const secret = createTotpSecret();
-    // One statement, so a second start while the first is pending replaces it, never a confirmed one.
+    // The secret is sealed bound to its row, so the row's id must be known first: a pending
+    // factor keeps its id when enrollment restarts.
+    const existing: { id: string; confirmed_at: Date | null }[] =
+      await this.transactions.manager.query(
+        'select id, confirmed_at from mfa_totp_factors where organization_id = $1 and user_id = $2',
+        [organizationId, userId],
+      );
+    if (existing[0]?.confirmed_at) {
+      throw this.alreadyEnrolled();
+    }
+    const id = existing[0]?.id ?? randomUUID();
+    const sealed = await this.cipher.seal(
+      this.transactions.manager,
+      { purpose: 'organization' },
+      { organizationId, table: 'mfa_totp_factors', column: 'secret', rowId: id },
+      secret,
+    );
+    // One statement, so a second start while the first is pending replaces it, never a confirmed
+    // one, and never a row whose id the secret was not sealed for.
     const rows: { id: string }[] = await this.transactions.manager.query(
-      `insert into mfa_totp_factors (organization_id, user_id, secret, created_at)
-       values ($1, $2, $3, $4)
+      `insert into mfa_totp_factors (id, organization_id, user_id, secret, created_at)
+       values ($5, $1, $2, $3, $4)
        on conflict (organization_id, user_id) do update
          set secret = excluded.secret, created_at = excluded.created_at, last_used_step = null
-         where mfa_totp_factors.confirmed_at is null
+         where mfa_totp_factors.confirmed_at is null and mfa_totp_factors.id = excluded.id
        returning id`,
-      [organizationId, userId, secret, this.clock.now()],
+      [organizationId, userId, sealed, this.clock.now(), id],
     );
     if (rows.length === 0) {
       throw new MfaProblem(
-        MfaErrorCode.AlreadyEnrolled,
-        'An authenticator is already enrolled; remove it before enrolling another.',
+        MfaErrorCode.EnrollmentNotStarted,
+        'The enrollment changed meanwhile; start it again.',
         HttpStatus.CONFLICT,
       );
     }
@@ -62,6 +84,14 @@ export class MfaService {
     );
 
     return { otpauthUri: totpUri(secret, `${organization.slug}:${user.email}`), secret };
+  }
+
+  private alreadyEnrolled(): MfaProblem {
+    return new MfaProblem(
+      MfaErrorCode.AlreadyEnrolled,
+      'An authenticator is already enrolled; remove it before enrolling another.',
+      HttpStatus.CONFLICT,
+    );
   }
 
   /** Confirms the pending factor with a first code and returns new recovery codes, once. */
@@ -83,9 +113,9 @@ export class MfaService {
     }
     const [confirmed]: [{ id: string }[], number] = await this.transactions.manager.query(
       `update mfa_totp_factors set confirmed_at = $2, last_used_step = $3
-        where id = $1 and confirmed_at is null and secret = $4
+        where id = $1 and confirmed_at is null and created_at = $4
       returning id`,
-      [factor.id, this.clock.now(), step, factor.secret],
+      [factor.id, this.clock.now(), step, factor.createdAt],
     );
     if (confirmed.length === 0) {
       throw new MfaProblem(

@@ -1,4 +1,5 @@
-import { KeyObject, createPrivateKey } from 'node:crypto';
+import { KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
 import { OriginListError, parseOriginList } from './origin-list';
@@ -11,6 +12,10 @@ export interface AppConfig {
   port: number;
   host: string;
   trustProxy: boolean;
+  /** PEM certificate chain (the server's certificate first) read from TLS_CERT_FILE at boot. */
+  tlsCert: string | undefined;
+  /** PEM private key of that certificate, read from TLS_KEY_FILE at boot. */
+  tlsKey: string | undefined;
   databaseUrl: string | undefined;
   databaseMigrationUrl: string | undefined;
   databasePoolSize: number;
@@ -25,6 +30,13 @@ export interface AppConfig {
   jwtAudience: string;
   jwtPrivateKey: string | undefined;
   kek: string | undefined;
+  kekPrevious: string[];
+  kekFile: string | undefined;
+  keyProvider: 'local';
+  dataKeyRotationDays: number;
+  dataKeyCacheSeconds: number;
+  rewrapBatchSize: number;
+  benchUnsafeNullCipher: boolean;
   signingKeyRotationDays: number;
   accessTokenTtlSeconds: number;
   visitorTokenTtlSeconds: number;
@@ -121,6 +133,85 @@ function postgresUrl(variable: string) {
   };
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const PEM_PRIVATE_KEY = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----/;
+const PEM_ENCRYPTED = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
+
+/** Reads a file named by a variable at boot, so a bad path stops the start with that name. */
+function readNamedFile(variable: string, raw: string): string {
+  const path = isAbsolute(raw) ? raw : resolve(process.cwd(), raw);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError(variable, `names a file that cannot be read (${reason}): ${path}`);
+  }
+}
+
+function certificateFile(variable: string) {
+  return (raw: string | undefined): string | undefined => {
+    if (raw === undefined || raw === '') {
+      return undefined;
+    }
+    const pem = readNamedFile(variable, raw);
+    const certificates = pem.match(PEM_CERTIFICATE) ?? [];
+    if (certificates.length === 0) {
+      throw new ConfigError(variable, 'must be a PEM file of certificates (BEGIN CERTIFICATE)');
+    }
+    for (const certificate of certificates) {
+      try {
+        new X509Certificate(certificate);
+      } catch {
+        throw new ConfigError(variable, 'holds a PEM certificate that cannot be parsed');
+      }
+    }
+
+    return pem;
+  };
+}
+
+function privateKeyFile(variable: string) {
+  return (raw: string | undefined): string | undefined => {
+    if (raw === undefined || raw === '') {
+      return undefined;
+    }
+    const pem = readNamedFile(variable, raw);
+    if (PEM_ENCRYPTED.test(pem)) {
+      throw new ConfigError(variable, 'holds an encrypted private key; give it unencrypted');
+    }
+    if (!PEM_PRIVATE_KEY.test(pem)) {
+      throw new ConfigError(variable, 'must be a PEM private key (BEGIN PRIVATE KEY)');
+    }
+    try {
+      createPrivateKey(pem);
+    } catch {
+      throw new ConfigError(variable, 'holds a PEM private key that cannot be parsed');
+    }
+
+    return pem;
+  };
+}
+
+/** TLS_CERT_FILE and TLS_KEY_FILE come together, and the key must be the certificate's own. */
+function assertTlsPair(config: Pick<AppConfig, 'tlsCert' | 'tlsKey'>): void {
+  if (config.tlsCert === undefined && config.tlsKey === undefined) {
+    return;
+  }
+  if (config.tlsKey === undefined) {
+    throw new ConfigError('TLS_KEY_FILE', 'is required when TLS_CERT_FILE is set');
+  }
+  if (config.tlsCert === undefined) {
+    throw new ConfigError('TLS_CERT_FILE', 'is required when TLS_KEY_FILE is set');
+  }
+  const certificate = new X509Certificate(config.tlsCert);
+  if (!certificate.checkPrivateKey(createPrivateKey(config.tlsKey))) {
+    throw new ConfigError(
+      'TLS_KEY_FILE',
+      'is not the private key of the first certificate in TLS_CERT_FILE',
+    );
+  }
+}
+
 /** Every variable the server reads, described once; `secret` entries are never logged. */
 export const CONFIG_SCHEMA = {
   nodeEnv: {
@@ -150,6 +241,18 @@ export const CONFIG_SCHEMA = {
     description: 'trust X-Forwarded-For from the ingress',
     parse: flag('TRUST_PROXY', () => false),
   } satisfies Entry<boolean>,
+  tlsCert: {
+    variable: 'TLS_CERT_FILE',
+    description:
+      'PEM certificate chain (server certificate first) to serve HTTPS with; needs TLS_KEY_FILE',
+    parse: certificateFile('TLS_CERT_FILE'),
+  } satisfies Entry<string | undefined>,
+  tlsKey: {
+    variable: 'TLS_KEY_FILE',
+    description:
+      "unencrypted PEM private key of TLS_CERT_FILE's first certificate; the file is a secret",
+    parse: privateKeyFile('TLS_KEY_FILE'),
+  } satisfies Entry<string | undefined>,
   databaseUrl: {
     variable: 'DATABASE_URL',
     description: 'runtime PostgreSQL connection; unset runs embedded PGlite',
@@ -264,13 +367,79 @@ export const CONFIG_SCHEMA = {
       if (raw === undefined || raw === '') {
         return undefined;
       }
-      if (!/^[A-Za-z0-9+/]{43}=$/.test(raw) || Buffer.from(raw, 'base64').length !== 32) {
+      if (!isKeyText(raw)) {
         throw new ConfigError('PARLEY_KEK', 'must be 32 bytes in base64 (openssl rand -base64 32)');
       }
 
       return raw;
     },
   } satisfies Entry<string | undefined>,
+  kekPrevious: {
+    variable: 'PARLEY_KEK_PREVIOUS',
+    description:
+      'earlier key-encryption keys (comma-separated, base64) that still open keys wrapped before a KEK rotation',
+    secret: true,
+    parse: (raw) => {
+      if (raw === undefined || raw.trim() === '') {
+        return [];
+      }
+
+      return raw.split(',').map((entry) => {
+        const key = entry.trim();
+        if (!isKeyText(key)) {
+          throw new ConfigError(
+            'PARLEY_KEK_PREVIOUS',
+            'must list 32-byte keys in base64, separated by commas',
+          );
+        }
+
+        return key;
+      });
+    },
+  } satisfies Entry<string[]>,
+  kekFile: {
+    variable: 'PARLEY_KEK_FILE',
+    description:
+      'file holding the key-encryption key instead of PARLEY_KEK: one base64 key per line, the current one first',
+    parse: (raw) =>
+      raw === undefined || raw === ''
+        ? undefined
+        : isAbsolute(raw)
+          ? raw
+          : resolve(process.cwd(), raw),
+  } satisfies Entry<string | undefined>,
+  keyProvider: {
+    variable: 'KEY_PROVIDER',
+    description: 'where the key-encryption key lives: local (PARLEY_KEK or PARLEY_KEK_FILE)',
+    parse: (raw) => {
+      if (raw === undefined || raw === '' || raw === 'local') {
+        return 'local' as const;
+      }
+      throw new ConfigError('KEY_PROVIDER', `must be local, got "${raw}"`);
+    },
+  } satisfies Entry<'local'>,
+  dataKeyRotationDays: {
+    variable: 'DATA_KEY_ROTATION_DAYS',
+    description: 'age after which each data key gets a new version for new writes (0: never)',
+    parse: integer('DATA_KEY_ROTATION_DAYS', 90, 0, 3650),
+  } satisfies Entry<number>,
+  dataKeyCacheSeconds: {
+    variable: 'DATA_KEY_CACHE_SECONDS',
+    description:
+      'how long an instance keeps an unwrapped data key and a key ring in memory before reading them again',
+    parse: integer('DATA_KEY_CACHE_SECONDS', 60, 0, 3600),
+  } satisfies Entry<number>,
+  rewrapBatchSize: {
+    variable: 'REWRAP_BATCH_SIZE',
+    description: 'rows re-sealed per transaction by the background rewrap',
+    parse: integer('REWRAP_BATCH_SIZE', 200, 1, 10_000),
+  } satisfies Entry<number>,
+  benchUnsafeNullCipher: {
+    variable: 'BENCH_UNSAFE_NULL_CIPHER',
+    description:
+      'benchmarks only: seal with a cipher that does not encrypt, to measure what encryption costs; refused in production',
+    parse: flag('BENCH_UNSAFE_NULL_CIPHER', () => false),
+  } satisfies Entry<boolean>,
   signingKeyRotationDays: {
     variable: 'SIGNING_KEY_ROTATION_DAYS',
     description: 'age after which the token signing key is replaced by a new one',
@@ -390,6 +559,11 @@ export const CONFIG_SCHEMA = {
 
 type Schema = typeof CONFIG_SCHEMA;
 
+/** A 32-byte key written as standard base64. */
+export function isKeyText(raw: string): boolean {
+  return /^[A-Za-z0-9+/]{43}=$/.test(raw) && Buffer.from(raw, 'base64').length === 32;
+}
+
 /** Reads and validates the environment once; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const nodeEnv = CONFIG_SCHEMA.nodeEnv.parse(env.NODE_ENV);
@@ -400,12 +574,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const config = values as unknown as AppConfig;
   config.production = nodeEnv === 'production';
   config.databaseMigrationUrl ??= config.databaseUrl;
+  assertTlsPair(config);
+  if (config.kek !== undefined && config.kekFile !== undefined) {
+    throw new ConfigError('PARLEY_KEK_FILE', 'cannot be set together with PARLEY_KEK');
+  }
   if (config.production) {
     if (config.databaseUrl === undefined) {
       throw new ConfigError('DATABASE_URL', 'is required in production');
     }
-    if (config.kek === undefined) {
-      throw new ConfigError('PARLEY_KEK', 'is required in production');
+    if (config.kek === undefined && config.kekFile === undefined) {
+      throw new ConfigError('PARLEY_KEK', 'is required in production (or PARLEY_KEK_FILE)');
+    }
+    if (config.benchUnsafeNullCipher) {
+      throw new ConfigError('BENCH_UNSAFE_NULL_CIPHER', 'cannot be on in production');
     }
     if (config.demoSeed) {
       throw new ConfigError('DEMO_SEED', 'cannot be on in production');

@@ -1,5 +1,7 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 
+import { redactClassified } from '../logging/redaction';
+
 export interface ProblemFieldError {
   field: string;
   message: string;
@@ -46,7 +48,7 @@ export class ProblemException extends HttpException {
     super({ code, detail }, status, { cause: options.cause });
     this.code = code;
     this.detail = detail;
-    this.errors = options.errors;
+    this.errors = options.errors && redactClassified(options.errors);
     this.headers = options.headers;
   }
 }
@@ -65,6 +67,7 @@ export enum CommonErrorCode {
   Conflict = 'conflict',
   RateLimited = 'rate_limited',
   Internal = 'internal_error',
+  SealedValueRefused = 'sealed_value_refused',
   Unavailable = 'service_unavailable',
 }
 

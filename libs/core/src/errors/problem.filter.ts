@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ClsServiceManager } from 'nestjs-cls';
 
+import { redactClassified } from '../logging/redaction';
 import { safeError } from '../logging/safe-error';
 import {
   CommonErrorCode,
@@ -103,6 +104,17 @@ export function toProblem(error: unknown, requestId: string | undefined): Proble
     );
   }
 
+  // A stored value that failed to open (moved, altered, or its key destroyed or retired): the
+  // data is unreadable, not the request wrong. The detail names no value and no key.
+  if (error instanceof Error && error.name === 'SealedValueError') {
+    return problem(
+      500,
+      CommonErrorCode.SealedValueRefused,
+      'A stored value could not be opened: it was altered or moved, or its key is gone. Quote the request id.',
+      requestId,
+    );
+  }
+
   return problem(
     500,
     CommonErrorCode.Internal,
@@ -127,7 +139,8 @@ function problem(
     requestId,
   };
   if (errors && errors.length > 0) {
-    body.errors = errors;
+    // Extension members never carry a confidential value, whoever built them.
+    body.errors = redactClassified(errors);
   }
 
   return body;

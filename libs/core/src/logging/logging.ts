@@ -1,3 +1,5 @@
+import { types } from 'node:util';
+
 import { RequestMethod } from '@nestjs/common';
 import { ClsServiceManager } from 'nestjs-cls';
 import { Params } from 'nestjs-pino';
@@ -6,30 +8,105 @@ import type { DestinationStream } from 'pino';
 import { AppConfig } from '../config/config.schema';
 import { ParleyStore } from '../context/request-context';
 
-/** Paths pino removes from every line: credentials, tokens and anything a customer typed. */
+import { REDACTED, isRedactedKey, redactClassified, unredactedKeyPattern } from './redaction';
+
+/**
+ * Header paths pino removes from every line. Fields are removed by `redactLogObject`, at any
+ * depth, by the names the classification marks and `CREDENTIAL_FIELD_NAMES` give.
+ */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-csrf-token"]',
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
-  '*.password',
-  '*.currentPassword',
-  '*.newPassword',
-  '*.token',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.visitorToken',
-  '*.widgetKey',
-  '*.secret',
-  '*.mfaCode',
-  '*.otpauthUri',
-  '*.recoveryCodes',
-  '*.body',
-  '*.email',
-  '*.name',
-  '*.phone',
 ];
+
+/** Keys of a line that the serializers below cut down to a few safe fields themselves. */
+const SERIALIZED_KEYS: ReadonlySet<string> = new Set(['req', 'res']);
+
+/**
+ * A log line's fields through `redactClassified` (pino's `formatters.log`): a value under
+ * a confidential, restricted or credential name becomes `[redacted]` at any depth; `req` and
+ * `res`, the raw request and reply, are left to their serializers. Pino calls it before its
+ * serializers, so an error under `err` is still an error there and keeps type, message, stack.
+ */
+export function redactLogObject(fields: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(fields)) {
+    if (SERIALIZED_KEYS.has(key)) {
+      continue;
+    }
+    const value = fields[key];
+    const next =
+      value !== null && value !== undefined && isRedactedKey(key)
+        ? REDACTED
+        : redactClassified(value);
+    if (next !== value) {
+      copy ??= { ...fields };
+      copy[key] = next;
+    }
+  }
+
+  return copy ?? fields;
+}
+
+/**
+ * The last check of a finished line, for what `redactLogObject` never sees: the fields bound to
+ * a child logger (`logger.child`, nestjs-pino's `assign`), which pino serializes when the child
+ * is made. Only a line that names a redacted field with a value other than `[redacted]` is
+ * parsed and written again.
+ */
+export function redactLogLine(line: string): string {
+  if (!unredactedKeyPattern().test(line)) {
+    return line;
+  }
+  try {
+    const parsed: unknown = JSON.parse(line);
+    const redacted = redactClassified(parsed);
+
+    return redacted === parsed ? line : `${JSON.stringify(redacted)}\n`;
+  } catch {
+    return `${JSON.stringify({ message: 'log line withheld: it could not be checked for confidential values' })}\n`;
+  }
+}
+
+/**
+ * pino-http runs pino's error serializer before any of ours, and it takes any object with a
+ * message for an error and writes its class, `Object`, as `type`: an error already cut down by
+ * `safeError` (a plain object) is logged as it was given.
+ */
+function keepSafeError(serialized: { raw?: unknown }): unknown {
+  const raw = serialized?.raw;
+
+  return raw !== null &&
+    typeof raw === 'object' &&
+    !(raw instanceof Error) &&
+    !types.isNativeError(raw)
+    ? raw
+    : serialized;
+}
+
+/**
+ * The arguments of one log call, with every object given after the message (for `%o`, `%j`)
+ * redacted; the object before the message is left to `redactLogObject`.
+ */
+export function redactLogArguments<A extends unknown[]>(args: A): A {
+  const message = args.findIndex((arg) => typeof arg === 'string');
+  if (message < 0 || message === args.length - 1) {
+    return args;
+  }
+  let copy: A | undefined;
+  for (let index = message + 1; index < args.length; index += 1) {
+    const next = redactClassified(args[index]);
+    if (next !== args[index]) {
+      copy ??= [...args] as A;
+      copy[index] = next;
+    }
+  }
+
+  return copy ?? args;
+}
 
 function contextFields(): Record<string, unknown> {
   const cls = ClsServiceManager.getClsService<ParleyStore>();
@@ -51,7 +128,14 @@ export function loggerParams(config: AppConfig, destination?: DestinationStream)
     pinoHttp: [
       {
         level: config.logLevel,
-        redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+        redact: { paths: REDACTED_PATHS, censor: REDACTED },
+        formatters: { log: (fields) => redactLogObject(fields) },
+        hooks: {
+          logMethod(args, method) {
+            method.apply(this, redactLogArguments(args));
+          },
+          streamWrite: (line) => redactLogLine(line),
+        },
         base: { service: 'parley-api' },
         messageKey: 'message',
         genReqId: (req) => (req as { id?: string }).id ?? 'unknown',
@@ -64,6 +148,7 @@ export function loggerParams(config: AppConfig, destination?: DestinationStream)
             remoteAddress: req.remoteAddress,
           }),
           res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+          err: (err: { raw?: unknown }) => keepSafeError(err),
         },
         customLogLevel: (_req, res, err) => {
           if (err || res.statusCode >= 500) {

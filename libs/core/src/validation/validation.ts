@@ -21,6 +21,21 @@ export function CanonicalUuid(): PropertyDecorator {
 /** Deeper JSON than this is refused before anything walks it recursively. */
 export const MAX_JSON_DEPTH = 32;
 
+/** Shorter submitted strings are too common to tell apart from the words of a message. */
+const ECHO_MIN_LENGTH = 6;
+
+/**
+ * A message that repeats what was submitted (a custom message with `$value`, say) becomes a
+ * plain one: an error detail never echoes a value, which may be confidential.
+ */
+function withoutValue(field: string, message: string, value: unknown): string {
+  const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
+
+  return typeof text === 'string' && text.length >= ECHO_MIN_LENGTH && message.includes(text)
+    ? `${field} is invalid`
+    : message;
+}
+
 /**
  * One message per field: a missing field says so plainly, and otherwise the constraint that
  * explains the problem best (its type before its range) is reported.
@@ -38,7 +53,7 @@ function flatten(errors: ValidationError[], prefix = ''): ProblemFieldError[] {
           ? `${field} is required`
           : (Object.entries(constraints).find(([name]) => /^is[A-Z]|^matches$/.test(name))?.[1] ??
             Object.values(constraints)[0]);
-      own.push({ field, message });
+      own.push({ field, message: withoutValue(field, message, error.value) });
     }
 
     return [...own, ...flatten(error.children ?? [], field)];
