@@ -8,6 +8,7 @@ import { Socket } from 'socket.io-client';
 
 import { Clock } from '@parley/core';
 import { FieldCipher, KeyMaintenance, SealBinding, SealedValueError } from '@parley/crypto';
+import { ContactEntity } from '@parley/conversations';
 import { TenantTransactions } from '@parley/database';
 
 import {
@@ -888,6 +889,52 @@ describe('field encryption', () => {
         Object.fromEntries(inserts.map(([constraint]) => [constraint, `23514 ${constraint}`])),
       );
       expect(await count()).toBe(before);
+    });
+
+    it('refuses a query-builder update of a sealed column, which the subscriber cannot bind to a row', async () => {
+      const before = await rowJson('contacts', rowOf.contacts);
+      const viaManager = transactions.run(organization.id, (manager) =>
+        manager.update(ContactEntity, { id: rowOf.contacts }, { name: 'Overwritten Name' }),
+      );
+      const viaBuilder = transactions.run(organization.id, (manager) =>
+        manager
+          .createQueryBuilder()
+          .update(ContactEntity)
+          .set({ phone: '+1 555 0199' })
+          .where('id = :id', { id: rowOf.contacts })
+          .execute(),
+      );
+
+      await expect(viaManager).rejects.toThrow(/contacts\.name is sealed/);
+      await expect(viaBuilder).rejects.toThrow(/contacts\.phone is sealed/);
+      expect(await rowJson('contacts', rowOf.contacts)).toBe(before);
+    });
+
+    it('seals a change saved through a loaded entity, and leaves unchanged fields as stored', async () => {
+      const [before] = await ownerQuery<{ name: string; phone: string }>(
+        'select name, phone from contacts where id = $1',
+        [rowOf.contacts],
+      );
+      await transactions.run(organization.id, async (manager) => {
+        const contact = await manager.findOneByOrFail(ContactEntity, { id: rowOf.contacts });
+        expect(contact.name).toBe('Checked Contact');
+        contact.phone = '+1 555 0142';
+        await manager.save(contact);
+        expect(contact.phone).toBe('+1 555 0142');
+      });
+      const [after] = await ownerQuery<{ name: string; phone: string }>(
+        'select name, phone from contacts where id = $1',
+        [rowOf.contacts],
+      );
+
+      expect(after.name).toBe(before.name);
+      expect(after.phone).not.toBe(before.phone);
+      expect(after.phone).toMatch(/^pv1\./);
+      expect(after.phone).not.toContain('0142');
+      const read = await server.api.get(`/api/v1/contacts/${rowOf.contacts}`, {
+        token: adminToken(organization),
+      });
+      expect(read.body).toMatchObject({ name: 'Checked Contact', phone: '+1 555 0142' });
     });
 
     it('refuses a malformed envelope with the right prefix', async () => {
