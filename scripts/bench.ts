@@ -10,6 +10,19 @@ import { Socket } from 'socket.io-client';
 
 import type { BaselineReady } from './bench-baseline';
 import {
+  BenchServer,
+  ensureDatabase,
+  killSpawnedProcesses,
+  measureSealing,
+  nullCipherDatabaseUrl,
+  RewrapResult,
+  runRewrap,
+  SealingFigure,
+  SealingSettings,
+  ServerStop,
+  startParleyServer,
+} from './bench-encryption';
+import {
   ApiCallError,
   ApiRequest,
   callApi,
@@ -40,6 +53,11 @@ import {
 // servers (scripts/bench-baseline.ts, a child of this one), and this load generator. The load
 // generator is one event loop; its CPU use is recorded per measurement so that a saturated
 // generator can be told apart from a slow server.
+//
+// Then what field encryption costs (scripts/bench-encryption.ts): sealing and opening in this
+// process, the socket round trip at 50 clients on two Parley servers the bench starts from
+// dist/ one after the other, identical but for BENCH_UNSAFE_NULL_CIPHER, and the data-key
+// rotation and rewrap over the encrypted server's database.
 
 const DEFAULT_BENCH_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/parley_bench';
 
@@ -62,6 +80,11 @@ const DELIVERY_GRACE_MS = 2_000;
 const ERROR_BACKOFF_MS = 20;
 
 const BASELINE_START_TIMEOUT_MS = 20_000;
+
+const ENCRYPTION_CLIENTS = 50;
+
+/** Encryption may add at most 15% to the socket round trip at ENCRYPTION_CLIENTS clients. */
+const ENCRYPTION_OVERHEAD_LIMIT = 1.15;
 
 const OK = 'ok';
 
@@ -126,6 +149,12 @@ interface Baseline {
   ready: BaselineReady;
 }
 
+interface EncryptionResults {
+  sealing?: { settings: SealingSettings; figures: SealingFigure[] };
+  servers: Record<string, { databaseUrl: string; nullCipher: boolean; stop?: ServerStop }>;
+  rewrap?: RewrapResult;
+}
+
 type Check = { kind: 'atLeast'; threshold: number } | { kind: 'atMost'; threshold: number };
 
 interface Figure {
@@ -148,11 +177,12 @@ async function main(): Promise<number> {
   const measureSeconds = readIntegerOption(process.argv.slice(2), 'seconds', 5);
   const timing: LoopTiming = { warmupMs: WARMUP_MS, measureMs: measureSeconds * 1000 };
 
-  // Every wait below has its own timeout; this only bounds the sum (under 3 minutes by default).
-  const budgetMs = 175_000 + 10 * (measureSeconds - 5) * 1000;
+  // Every wait below has its own timeout; this only bounds the sum (under 5 minutes by default).
+  const budgetMs = 295_000 + 12 * (measureSeconds - 5) * 1000;
   const watchdog = setTimeout(() => {
     console.error(`bench: still running after ${budgetMs / 1000} s, giving up`);
     runningBaseline?.kill('SIGKILL');
+    killSpawnedProcesses();
     process.exit(1);
   }, budgetMs);
   watchdog.unref();
@@ -224,11 +254,15 @@ async function main(): Promise<number> {
     await stopBaseline(baseline.child);
   }
 
+  const errors: string[] = [];
+  const encryption = await measureEncryption(databaseUrl, timing, measurements, errors);
+
   const figures = buildFigures(measurements);
+  const encryptionFigures = buildEncryptionFigures(measurements);
   printTable(figures);
+  printEncryption(encryptionFigures, encryption);
   printOutcomes(measurements);
 
-  const errors: string[] = [];
   for (const [key, result] of Object.entries(measurements)) {
     if (result.completed === 0) {
       errors.push(`${key}: no operation succeeded (${formatOutcomes(result.outcomes)})`);
@@ -243,13 +277,15 @@ async function main(): Promise<number> {
     elapsedSeconds: round((performance.now() - runStart) / 1000),
     parleyUrl: baseUrl,
     benchDatabase: redactDatabaseUrl(databaseUrl),
+    nullCipherDatabase: redactDatabaseUrl(nullCipherDatabaseUrl(databaseUrl)),
     environment: {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
       processes:
-        'Parley server, baseline servers (child of the bench) and load generator are separate',
+        'Parley server, baseline servers (child of the bench) and load generator are separate; ' +
+        'the encryption servers are children of the bench, run one at a time',
     },
     settings: {
       warmupSeconds: WARMUP_MS / 1000,
@@ -259,9 +295,24 @@ async function main(): Promise<number> {
       loginConcurrency: LOGIN_CONCURRENCY,
       readRows: parley.readRows,
       argon2: { algorithm: 'argon2id', memoryCost: 19456, timeCost: 2, parallelism: 1 },
+      encryption: {
+        clients: ENCRYPTION_CLIENTS,
+        overheadLimit: ENCRYPTION_OVERHEAD_LIMIT,
+        sealing: encryption.sealing?.settings,
+      },
     },
     measurements,
-    figures,
+    figures: [...figures, ...encryptionFigures],
+    encryption: {
+      sealing: encryption.sealing?.figures ?? [],
+      servers: Object.fromEntries(
+        Object.entries(encryption.servers).map(([name, server]) => [
+          name,
+          { ...server, databaseUrl: redactDatabaseUrl(server.databaseUrl) },
+        ]),
+      ),
+      rewrap: encryption.rewrap ?? null,
+    },
     errors,
   });
   console.log(`\nwrote ${resultsPath}`);
@@ -276,6 +327,90 @@ async function main(): Promise<number> {
   }
 
   return 0;
+}
+
+/**
+ * The encryption figures. A failure is recorded in `errors` and ends this part only: the
+ * figures measured before are still printed and written.
+ */
+async function measureEncryption(
+  databaseUrl: string,
+  timing: LoopTiming,
+  measurements: Record<string, LoopResult | SocketRoundTripResult>,
+  errors: string[],
+): Promise<EncryptionResults> {
+  const results: EncryptionResults = { servers: {} };
+
+  try {
+    progress('sealing and opening in the bench process');
+    results.sealing = measureSealing();
+  } catch (error) {
+    errors.push(`sealing: ${describeError(error)}`);
+  }
+
+  // The server without encryption first, on its own database (see nullCipherDatabaseUrl), then
+  // the encrypted one on the bench database, never both at once.
+  const variants = [
+    { name: 'plain', nullCipher: true, databaseUrl: nullCipherDatabaseUrl(databaseUrl) },
+    { name: 'encrypted', nullCipher: false, databaseUrl },
+  ];
+  let encryptedServer: BenchServer | undefined;
+  for (const variant of variants) {
+    try {
+      await ensureBenchDatabase(variant.databaseUrl);
+      progress(`${variant.name}.messages@${ENCRYPTION_CLIENTS} (starting its server)`);
+      const server = await startParleyServer(variant);
+      results.servers[variant.name] = {
+        databaseUrl: variant.databaseUrl,
+        nullCipher: variant.nullCipher,
+      };
+      try {
+        const parley = await setUpParley(server.url);
+        measurements[`${variant.name}.messages@${ENCRYPTION_CLIENTS}`] =
+          await measureSocketRoundTrip(
+            {
+              name: variant.name,
+              url: server.url,
+              senderToken: parley.adminToken,
+              observerToken: parley.observerToken,
+              conversationIds: parley.conversationIds,
+            },
+            ENCRYPTION_CLIENTS,
+            timing,
+          );
+      } finally {
+        const stop = await server.stop();
+        results.servers[variant.name].stop = stop;
+        if (stop.forced) {
+          console.warn(`the ${variant.name} server did not stop on SIGTERM and was killed`);
+        }
+      }
+      if (!variant.nullCipher) {
+        encryptedServer = server;
+      }
+    } catch (error) {
+      errors.push(`${variant.name}.messages@${ENCRYPTION_CLIENTS}: ${describeError(error)}`);
+    }
+  }
+
+  if (encryptedServer) {
+    try {
+      progress('rewrap (keys-data rotate on the encrypted server database)');
+      results.rewrap = await runRewrap(encryptedServer);
+    } catch (error) {
+      errors.push(`rewrap: ${describeError(error)}`);
+    }
+  }
+
+  return results;
+}
+
+async function ensureBenchDatabase(databaseUrl: string): Promise<void> {
+  await ensureDatabase(databaseUrl).catch((error: unknown) => {
+    throw new Error(
+      `could not create or reach ${redactDatabaseUrl(databaseUrl)}: ${describeError(error)}`,
+    );
+  });
 }
 
 async function setUpParley(baseUrl: string): Promise<ParleySetup> {
@@ -757,6 +892,60 @@ function buildFigures(measurements: Record<string, LoopResult | SocketRoundTripR
   return figures;
 }
 
+function buildEncryptionFigures(
+  measurements: Record<string, LoopResult | SocketRoundTripResult>,
+): Figure[] {
+  const plain = measurements[`plain.messages@${ENCRYPTION_CLIENTS}`];
+  const encrypted = measurements[`encrypted.messages@${ENCRYPTION_CLIENTS}`];
+  if (!plain || !encrypted) {
+    return [];
+  }
+
+  // The verdict is on the exact ratio (1.152 misses 1.15), kept to three decimals.
+  const overhead = (figure: string, unit: string, value: number, limit: number, exact: number) => {
+    const measured = Number.isFinite(exact) && value > 0 && limit > 0;
+    const verdict: Figure['verdict'] =
+      measured && exact <= ENCRYPTION_OVERHEAD_LIMIT ? 'PASS' : 'MISS';
+
+    return {
+      figure: `encrypted messages@${ENCRYPTION_CLIENTS} ${figure}`,
+      unit,
+      value,
+      limit,
+      ratio: Number.isFinite(exact) ? Math.round(exact * 1000) / 1000 : Number.NaN,
+      target:
+        figure === 'throughput'
+          ? `limit/value <= ${ENCRYPTION_OVERHEAD_LIMIT}`
+          : `<= ${ENCRYPTION_OVERHEAD_LIMIT}x limit`,
+      verdict,
+    };
+  };
+
+  return [
+    overhead(
+      'throughput',
+      'msg/s',
+      encrypted.perSecond,
+      plain.perSecond,
+      plain.perSecond / encrypted.perSecond,
+    ),
+    overhead(
+      'ack p50',
+      'ms',
+      encrypted.latency.p50Ms,
+      plain.latency.p50Ms,
+      encrypted.latency.p50Ms / plain.latency.p50Ms,
+    ),
+    overhead(
+      'ack p99',
+      'ms',
+      encrypted.latency.p99Ms,
+      plain.latency.p99Ms,
+      encrypted.latency.p99Ms / plain.latency.p99Ms,
+    ),
+  ];
+}
+
 function compare(
   figure: string,
   unit: string,
@@ -781,23 +970,75 @@ function compare(
 }
 
 function printTable(figures: Figure[]): void {
-  const rows = [
-    ['figure', 'value', 'limit', 'ratio', 'target', 'result'],
-    ...figures.map((figure) => [
-      figure.figure,
-      formatQuantity(figure.value, figure.unit),
-      formatQuantity(figure.limit, figure.unit),
-      Number.isFinite(figure.ratio) ? figure.ratio.toFixed(2) : 'n/a',
-      figure.target,
-      figure.verdict,
-    ]),
-  ];
+  console.log('');
+  printFigures(figures);
+}
+
+function printFigures(figures: Figure[], ratioDigits = 2): void {
+  printRows(
+    [
+      ['figure', 'value', 'limit', 'ratio', 'target', 'result'],
+      ...figures.map((figure) => [
+        figure.figure,
+        formatQuantity(figure.value, figure.unit),
+        formatQuantity(figure.limit, figure.unit),
+        Number.isFinite(figure.ratio) ? figure.ratio.toFixed(ratioDigits) : 'n/a',
+        figure.target,
+        figure.verdict,
+      ]),
+    ],
+    (column) => column === 0 || column >= 4,
+  );
+}
+
+function printEncryption(figures: Figure[], encryption: EncryptionResults): void {
+  if (figures.length > 0) {
+    console.log(
+      `\nencryption overhead at ${ENCRYPTION_CLIENTS} clients (value: encrypted server; ` +
+        'limit: the same server with BENCH_UNSAFE_NULL_CIPHER=true)',
+    );
+    printFigures(figures, 3);
+  }
+
+  const rows: string[][] = [['figure', 'per operation', 'per second', 'how']];
+  const sealing = encryption.sealing;
+  for (const figure of sealing?.figures ?? []) {
+    rows.push([
+      `${figure.operation} (${figure.bytes} B)`,
+      `${figure.microsecondsPerOperation.toFixed(2)} µs`,
+      `${figure.operationsPerSecond} /s`,
+      `median of ${sealing?.settings.runs} runs of ${(sealing?.settings.runMs ?? 0) / 1000} s`,
+    ]);
+  }
+  const rewrap = encryption.rewrap;
+  if (rewrap) {
+    rows.push([
+      'rewrap (keys-data rotate)',
+      Number.isFinite(rewrap.valuesPerSecond)
+        ? `${(1_000_000 / rewrap.valuesPerSecond).toFixed(0)} µs`
+        : 'n/a',
+      `${Number.isFinite(rewrap.valuesPerSecond) ? rewrap.valuesPerSecond : 'n/a'} values/s`,
+      `${rewrap.resealed} values in ${rewrap.organizations} organizations, ${rewrap.seconds} s`,
+    ]);
+  }
+  if (rows.length > 1) {
+    console.log('\nsealing in the bench process (AES-256-GCM and envelope) and rewrap');
+    printRows(rows, (column) => column === 0 || column === 3);
+  }
+  if (rewrap && rewrap.organizations > 1) {
+    console.log(
+      `  the rewrap re-sealed the values of ${rewrap.organizations} organizations, this run's and ` +
+        "earlier runs' (each adds one); to start over, drop the bench database and its _nullcipher twin",
+    );
+  }
+}
+
+function printRows(rows: string[][], leftAligned: (column: number) => boolean): void {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
 
-  console.log('');
   for (const [index, row] of rows.entries()) {
     const cells = row.map((cell, column) =>
-      column === 0 || column >= 4 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]),
+      leftAligned(column) ? cell.padEnd(widths[column]) : cell.padStart(widths[column]),
     );
     console.log(cells.join('  ').trimEnd());
     if (index === 0) {
@@ -952,6 +1193,7 @@ main().then(
     if (runningBaseline) {
       await stopBaseline(runningBaseline);
     }
+    killSpawnedProcesses();
     process.exit(1);
   },
 );
