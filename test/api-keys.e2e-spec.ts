@@ -464,6 +464,33 @@ describe('API keys', () => {
       expect(read.status).toBe(200);
     });
 
+    it("hides a contact's confidential fields from a key once its creator is a viewer", async () => {
+      const manager = await addMember(server.api, organization, 'manager');
+      const { key } = await issue(manager, ['contacts:read', 'contacts:write']);
+      const created = await call(key, 'POST', '/api/v1/contacts', {
+        email: `demoted-${organization.slug}@example.test`,
+        name: 'Demoted Reader',
+      });
+      expect(created.status).toBe(201);
+      expect((await call(key, 'GET', `/api/v1/contacts/${created.body.id}`)).body.name).toBe(
+        'Demoted Reader',
+      );
+
+      await server.api.patch(
+        `/api/v1/users/${manager.id}`,
+        { role: 'viewer' },
+        { token: admin().tokens.accessToken },
+      );
+      const read = await call(key, 'GET', `/api/v1/contacts/${created.body.id}`);
+
+      expect(read.status).toBe(200);
+      expect(read.body).toMatchObject({
+        name: null,
+        email: null,
+        redactedFields: ['email', 'name', 'phone'],
+      });
+    });
+
     it('stops a key whose creator was deleted', async () => {
       const manager = await addMember(server.api, organization, 'manager');
       const created = await issue(manager, ['conversations:read']);

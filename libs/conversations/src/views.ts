@@ -24,7 +24,8 @@ export function toContactView(contact: ContactEntity, actor?: Actor): ContactVie
     phone: contact.phone,
     createdAt: contact.createdAt.toISOString(),
   };
-  if (actor?.type === 'user' && actor.role === 'viewer') {
+  // An API key acts with its creator's current role, so a key of a viewer sees what a viewer sees.
+  if ((actor?.type === 'user' || actor?.type === 'apiKey') && actor.role === 'viewer') {
     for (const field of CONFIDENTIAL_CONTACT_FIELDS) {
       view[field] = null;
     }
