@@ -126,10 +126,29 @@ export class AddFieldEncryption1764979200000 implements MigrationInterface {
     await queryRunner.query(`grant execute on function parley_organization_ids() to parley_app`);
   }
 
+  /**
+   * Restores the 0.1 schema. Sealed values stay sealed (only the server could open them), so
+   * this is for an empty database, such as a test that migrates down and up again.
+   */
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`drop function parley_organization_ids()`);
+    await queryRunner.query(
+      `alter table signing_keys drop constraint signing_keys_private_key_sealed_check`,
+    );
+    await queryRunner.query(
+      `alter table signing_keys add constraint signing_keys_private_key_sealed_check check (private_key_sealed like 'kek1.%')`,
+    );
+    await queryRunner.query(`drop index users_email_per_organization`);
     await queryRunner.query(`alter table users drop column email_index`);
+    await queryRunner.query(
+      `create unique index users_email_per_organization on users (organization_id, lower(email))`,
+    );
+    await queryRunner.query(`drop index contacts_email_per_organization`);
+    await queryRunner.query(`alter table contacts drop constraint contacts_email_indexed`);
     await queryRunner.query(`alter table contacts drop column email_index`);
+    await queryRunner.query(
+      `create unique index contacts_email_per_organization on contacts (organization_id, lower(email)) where email is not null`,
+    );
     for (const [table, column] of SEALED_COLUMNS) {
       await queryRunner.query(`alter table ${table} drop constraint ${table}_${column}_sealed`);
     }

@@ -111,5 +111,12 @@ describe('the local key-encryption key provider', () => {
 
     expect(kek.open(legacy, 'signing_key:abc').toString()).toBe('pem');
     expect(() => kek.open(legacy, 'signing_key:other')).toThrow(SealedValueError);
+    // After a rotation the old key is only a previous one, and still opens it.
+    const rotated = provider({ kek: KEY_B, kekPrevious: [KEY_A] });
+    expect(rotated.open(legacy, 'signing_key:abc').toString()).toBe('pem');
+    expect(rotated.wrappedUnder(legacy)).not.toBe(rotated.currentKekId());
+    expect(() => provider({ kek: KEY_B }).open(legacy, 'signing_key:abc')).toThrow(
+      SealedValueError,
+    );
   });
 });

@@ -81,7 +81,8 @@ export class KeyEncryptionKey extends KeyProvider {
   wrappedUnder(wrapped: string): string {
     const [prefix, kekId] = wrapped.split('.');
     if (prefix === LEGACY_PREFIX) {
-      return this.legacyKekId();
+      // Unknown without opening it; report it as not under the current key, so it is re-wrapped.
+      return 'kek1';
     }
     if (prefix !== PREFIX || !kekId || !KEK_ID.test(kekId)) {
       throw new SealedValueError('not a wrapped key of a known version', 'unsupported_version');
@@ -106,14 +107,18 @@ export class KeyEncryptionKey extends KeyProvider {
   open(value: string, context: string): Buffer {
     const parts = value.split('.');
     if (parts[0] === LEGACY_PREFIX && parts.length === 3) {
+      // kek1 values do not say which key sealed them: try each key this provider holds.
       const sealed = Buffer.from(parts[2], 'base64url');
-
-      return this.openParts(
-        this.legacyKekId(),
-        Buffer.from(parts[1], 'base64url'),
-        sealed,
-        Buffer.from(context, 'utf8'),
-      );
+      const nonce = Buffer.from(parts[1], 'base64url');
+      let refusal: unknown;
+      for (const kekId of this.kekIds()) {
+        try {
+          return this.openParts(kekId, nonce, sealed, Buffer.from(context, 'utf8'));
+        } catch (error) {
+          refusal = error;
+        }
+      }
+      throw refusal;
     }
     if (parts[0] !== PREFIX || parts.length !== 4) {
       throw new SealedValueError('not a wrapped key of a known version', 'unsupported_version');
@@ -171,11 +176,6 @@ export class KeyEncryptionKey extends KeyProvider {
     }
 
     return key;
-  }
-
-  /** `kek1` values were always sealed under the key that was current when they were written. */
-  private legacyKekId(): string {
-    return this.currentKekId();
   }
 
   private load(): void {

@@ -1,11 +1,11 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
 import { APP_CONFIG, AppConfig, Clock, declareTable } from '@parley/core';
-import { KeyEncryptionKey } from '@parley/crypto';
+import { KeyEncryptionKey, normalizeForIndex } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
 import {
@@ -68,6 +68,18 @@ export interface LoginAttempt {
   /** The client address; unset (no HTTP request) means no per-address limit. */
   address?: string;
 }
+
+/**
+ * A refused sign-in as detection sees it: the account by its key (`user:<id>` or a keyed digest
+ * of an email that names no member, never the email) and the client address.
+ */
+export interface LoginFailureSignal {
+  organizationId?: string;
+  accountKey?: string;
+  address?: string;
+}
+
+export type LoginFailureObserver = (failure: LoginFailureSignal) => void;
 
 export type LoginAdmission =
   | { admitted: true; lockExpired: boolean }
@@ -135,11 +147,12 @@ export function accountKey(attempt: Pick<LoginAttempt, 'userId' | 'email'>, key:
     return `user:${attempt.userId}`;
   }
 
-  return `email:${createHmac('sha256', key).update(attempt.email.toLowerCase(), 'utf8').digest('hex')}`;
+  return `email:${createHmac('sha256', key).update(normalizeForIndex(attempt.email), 'utf8').digest('hex')}`;
 }
 
-function addressKey(address: string): Buffer {
-  return createHash('sha256').update(addressIdentity(address), 'utf8').digest();
+/** A keyed digest of the client address (or its /64): an unkeyed one is reversed by trying every IPv4 address. */
+function addressKey(address: string, key: Buffer): Buffer {
+  return createHmac('sha256', key).update(addressIdentity(address), 'utf8').digest();
 }
 
 /**
@@ -165,6 +178,27 @@ export class LoginThrottle {
   }
 
   private readonly emailKey: Buffer;
+  private readonly failureObservers: LoginFailureObserver[] = [];
+
+  /** Calls `observer` for every refused sign-in: a wrong password, an unknown account, a lock. */
+  observeFailures(observer: LoginFailureObserver): void {
+    this.failureObservers.push(observer);
+  }
+
+  private notifyFailure(attempt: LoginAttempt): void {
+    const failure: LoginFailureSignal = {
+      organizationId: attempt.organizationId,
+      accountKey: attempt.organizationId ? this.accountKey(attempt) : undefined,
+      address: attempt.address,
+    };
+    for (const observer of this.failureObservers) {
+      try {
+        observer(failure);
+      } catch (error) {
+        this.logger.error({ reason: (error as Error).message }, 'sign-in failure observer failed');
+      }
+    }
+  }
 
   private accountKey(attempt: Pick<LoginAttempt, 'userId' | 'email'>): string {
     return accountKey(attempt, this.emailKey);
@@ -174,10 +208,10 @@ export class LoginThrottle {
   async admit(attempt: LoginAttempt): Promise<LoginAdmission> {
     const now = this.clock.nowMs();
 
-    return this.run(attempt.organizationId, async (manager) => {
+    const decision: LoginAdmission = await this.run(attempt.organizationId, async (manager) => {
       if (attempt.address) {
         const retryAfter = addressRetryAfter(
-          await this.readAddress(manager, addressKey(attempt.address)),
+          await this.readAddress(manager, addressKey(attempt.address, this.emailKey)),
           now,
           this.settings,
         );
@@ -212,6 +246,11 @@ export class LoginThrottle {
 
       return { admitted: true, lockExpired: admission.lockExpired };
     });
+    if (!decision.admitted) {
+      this.notifyFailure(attempt);
+    }
+
+    return decision;
   }
 
   /** After a wrong password (or an unknown account): may lock the account and block the address. */
@@ -236,13 +275,14 @@ export class LoginThrottle {
       if (attempt.address) {
         result.addressBlockedSeconds = await this.countAddressFailure(
           manager,
-          addressKey(attempt.address),
+          addressKey(attempt.address, this.emailKey),
           now,
         );
       }
 
       return result;
     });
+    this.notifyFailure(attempt);
 
     if (outcome.lock) {
       this.logger.warn(
