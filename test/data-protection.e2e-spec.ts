@@ -158,6 +158,29 @@ describe('data protection: classification, data map and the demo run', () => {
     expect(constrained).toEqual(sealed);
   });
 
+  it('lets the runtime role re-seal every sealed column, so key rotation reaches every table', async () => {
+    const entities = await dataMap();
+    const sealed = entities.flatMap((entity) =>
+      entity.fields
+        .filter((field) => field.protection === 'sealed')
+        .map((field) => ({ table: entity.entity, column: field.name })),
+    );
+    const missing: string[] = [];
+    for (const { table, column } of sealed) {
+      const result = await owner.query<{ allowed: boolean }>(
+        `select has_column_privilege('parley_app', $1, $2, 'SELECT')
+            and has_column_privilege('parley_app', $1, $2, 'UPDATE') as allowed`,
+        [table, column],
+      );
+      if (!result.rows[0].allowed) {
+        missing.push(`${table}.${column}`);
+      }
+    }
+
+    expect(sealed.length).toBeGreaterThanOrEqual(8);
+    expect(missing).toEqual([]);
+  });
+
   it.each(['manager', 'agent', 'viewer'] as const)('refuses the data map to a %s', async (role) => {
     const response = await server.api.get('/api/v1/compliance/data-map', {
       token: members[role].tokens.accessToken,

@@ -1074,9 +1074,20 @@ describe('field encryption', () => {
       await openIn(organization.id, messageBinding(organization.id, firstMessage), oldFirstBody),
     ).toBe(`Before rotation ${tag}`);
 
+    // Right after the rotation a running instance may still seal with the previous version
+    // (its cached ring is up to DATA_KEY_CACHE_SECONDS old): retiring it now would lose those
+    // values, so the rewrap refuses, and keeps the old version opening.
+    const tooSoon = await maintenance.rewrap({ organizationIds: [organization.id], retire: true });
+    expect(tooSoon).toEqual(expect.objectContaining({ remaining: 0, retired: false }));
+    expect(tooSoon.waiting).toBeGreaterThan(0);
+    expect(
+      await openIn(organization.id, messageBinding(organization.id, firstMessage), oldFirstBody),
+    ).toBe(`Before rotation ${tag}`);
+
+    clock.advance((server.config.dataKeyCacheSeconds + 6) * 1000);
     const retiring = await maintenance.rewrap({ organizationIds: [organization.id], retire: true });
 
-    expect(retiring).toEqual(expect.objectContaining({ remaining: 0, retired: true }));
+    expect(retiring).toEqual(expect.objectContaining({ remaining: 0, retired: true, waiting: 0 }));
     const ringsRetired = await ringsOf(organization.id);
     expect(ringsRetired.filter((ring) => ring.min_version !== ring.current_version)).toEqual([]);
     expect(await keyVersionsOf(organization.id)).toEqual(

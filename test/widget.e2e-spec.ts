@@ -254,7 +254,7 @@ describe('widget visitors', () => {
 
       const member = await server.api.post(
         '/api/v1/widget/conversations',
-        { subject: 'member' },
+        { subject: 'Sent with a member token' },
         { token: adminToken(alpha) },
       );
       const anonymous = await server.api.post('/api/v1/widget/conversations', { subject: 'anon' });

@@ -35,15 +35,26 @@ export class HealthController {
     if (!database.reachable) {
       this.logger.warn({ reason: database.error }, 'readiness check: database unreachable');
     }
-    const ready = database.reachable && database.pendingMigrations.length === 0;
+    if (database.unknownMigrations.length > 0) {
+      this.logger.warn(
+        { unknown: database.unknownMigrations },
+        'readiness check: the database was migrated by a newer version of Parley',
+      );
+    }
+    const ready =
+      database.reachable &&
+      database.pendingMigrations.length === 0 &&
+      database.unknownMigrations.length === 0;
     reply.status(ready ? 200 : 503).send({
       status: ready ? 'ok' : 'unavailable',
       checks: {
         database: database.reachable ? 'up' : 'down',
         migrations:
-          database.pendingMigrations.length === 0
-            ? 'applied'
-            : `${database.pendingMigrations.length} pending`,
+          database.unknownMigrations.length > 0
+            ? `${database.unknownMigrations.length} unknown`
+            : database.pendingMigrations.length === 0
+              ? 'applied'
+              : `${database.pendingMigrations.length} pending`,
       },
     });
   }

@@ -60,16 +60,29 @@ async function main(argv: string[]): Promise<void> {
           `  ${progress.table}: ${progress.scanned} rows read, ${progress.resealed} values re-sealed (organization ${progress.organizationId})`,
         ),
     });
+    const organizations = `${report.organizations} organization${report.organizations === 1 ? '' : 's'}`;
     out(
-      `Re-sealed ${report.resealed} values in ${report.organizations} organizations (${report.scanned} rows read, ${report.seconds.toFixed(1)} s); ${report.remaining} still under an old version.`,
+      `Re-sealed ${report.resealed} values in ${organizations} (${report.scanned} rows read, ${report.seconds.toFixed(1)} s); ${report.remaining} still under an old version.`,
     );
-    if (flags.includes('--retire')) {
+    if (report.unreadable > 0) {
       out(
-        report.retired
-          ? 'Old key versions are retired: they no longer open anything and their material is deleted.'
-          : 'Old key versions were NOT retired everywhere: some values still need them; run the rewrap again.',
+        `${report.unreadable} values do not open (altered, moved, or under a retired version) and were left as they are; the log names their rows.`,
       );
-      if (!report.retired) {
+    }
+    if (flags.includes('--retire')) {
+      if (report.retired) {
+        out(
+          'Old key versions are retired: they no longer open anything and their material is deleted.',
+        );
+      } else if (report.waiting > 0 && report.remaining === 0) {
+        out(
+          `Old key versions were NOT retired for ${report.waiting} keys rotated less than DATA_KEY_CACHE_SECONDS (+5 s) ago: a running server may still seal with their previous version. Run this again after that time.`,
+        );
+        process.exitCode = 1;
+      } else {
+        out(
+          'Old key versions were NOT retired everywhere: some values still need them; run the rewrap again.',
+        );
         process.exitCode = 1;
       }
     }

@@ -282,7 +282,7 @@ export class SigningKeys implements OnModuleInit, OnModuleDestroy {
       }
       this.logger.warn(
         { kid: row.kid },
-        'ignoring a signing key sealed under another key-encryption key (was PARLEY_DATA_DIR replaced?)',
+        'ignoring a signing key sealed under another key-encryption key (was PARLEY_KEK changed, or PARLEY_DATA_DIR replaced?)',
       );
 
       return undefined;

@@ -16,6 +16,8 @@ declareTable(
 export interface DatabaseStatus {
   reachable: boolean;
   pendingMigrations: string[];
+  /** Applied to the database but unknown to this build: a newer version migrated it. */
+  unknownMigrations: string[];
   error?: string;
 }
 
@@ -29,13 +31,20 @@ export class DatabaseHealth {
         `select name from ${MIGRATIONS_TABLE}`,
       );
       const applied = new Set(rows.map((row) => row.name));
-      const pendingMigrations = this.dataSource.migrations
-        .map((migration) => migration.name ?? migration.constructor.name)
-        .filter((name) => !applied.has(name));
+      const known = new Set(
+        this.dataSource.migrations.map((migration) => migration.name ?? migration.constructor.name),
+      );
+      const pendingMigrations = [...known].filter((name) => !applied.has(name));
+      const unknownMigrations = [...applied].filter((name) => !known.has(name));
 
-      return { reachable: true, pendingMigrations };
+      return { reachable: true, pendingMigrations, unknownMigrations };
     } catch (error) {
-      return { reachable: false, pendingMigrations: [], error: (error as Error).message };
+      return {
+        reachable: false,
+        pendingMigrations: [],
+        unknownMigrations: [],
+        error: (error as Error).message,
+      };
     }
   }
 }

@@ -13,10 +13,76 @@ type QueryCallback = (error: Error | null, result?: QueryResultLike) => void;
 
 const ACQUIRE_TIMEOUT_MS = 30_000;
 
-function commandOf(sql: string): string {
-  const match = /^\s*(?:WITH\b[\s\S]*?\)\s*)?([A-Za-z]+)/.exec(sql);
+/**
+ * The command tag PostgreSQL would report (`SELECT`, `UPDATE`, ...): for a statement with common
+ * table expressions, the main statement after them, found by skipping each balanced
+ * parenthesis (and the quoted text inside it). TypeORM shapes results by it.
+ */
+export function commandOf(sql: string): string {
+  let index = 0;
+  const skipSpace = () => {
+    while (index < sql.length && /\s/.test(sql[index])) {
+      index += 1;
+    }
+  };
+  const word = () => {
+    skipSpace();
+    const match = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(index));
+    if (!match) {
+      return '';
+    }
+    index += match[0].length;
 
-  return match ? match[1].toUpperCase() : '';
+    return match[0].toUpperCase();
+  };
+  const skipParentheses = () => {
+    let depth = 0;
+    while (index < sql.length) {
+      const character = sql[index];
+      if (character === "'" || character === '"') {
+        const close = sql.indexOf(character, index + 1);
+        index = close === -1 ? sql.length : close + 1;
+        continue;
+      }
+      index += 1;
+      if (character === '(') {
+        depth += 1;
+      } else if (character === ')') {
+        depth -= 1;
+        if (depth === 0) {
+          return;
+        }
+      }
+    }
+  };
+  const command = word();
+  if (command !== 'WITH') {
+    return command;
+  }
+  for (;;) {
+    // The expression's name, after RECURSIVE if the list starts with it.
+    if (word() === 'RECURSIVE') {
+      word();
+    }
+    skipSpace();
+    if (sql[index] === '(') {
+      skipParentheses();
+    }
+    // AS [NOT] [MATERIALIZED] ( ... )
+    while ((skipSpace(), sql[index] !== '(' && index < sql.length)) {
+      if (word() === '') {
+        return '';
+      }
+    }
+    skipParentheses();
+    skipSpace();
+    if (sql[index] === ',') {
+      index += 1;
+      continue;
+    }
+
+    return word();
+  }
 }
 
 /**

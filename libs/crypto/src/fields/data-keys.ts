@@ -152,13 +152,17 @@ export class DataKeys {
     return this.material(db, organizationId, keyId, version);
   }
 
-  /** The current version of the ring `keyId`, read fresh (the rewrap asks once per ring). */
-  async currentVersionOf(db: Queryable, organizationId: string, keyId: string): Promise<number> {
+  /** The current and minimum version of the ring `keyId`, read fresh (the rewrap asks once per ring). */
+  async versionsOf(
+    db: Queryable,
+    organizationId: string,
+    keyId: string,
+  ): Promise<{ current: number; min: number }> {
     const rows = (await db.query(
-      `select current_version, destroyed_at from keyring.data_keys
+      `select current_version, min_version, destroyed_at from keyring.data_keys
         where organization_id = $1 and id = $2`,
       [organizationId, keyId],
-    )) as { current_version: number; destroyed_at: Date | null }[];
+    )) as { current_version: number; min_version: number; destroyed_at: Date | null }[];
     if (!rows[0]) {
       throw new SealedValueError('no data key of this organization has this id', 'key_unavailable');
     }
@@ -169,7 +173,11 @@ export class DataKeys {
       );
     }
 
-    return rows[0].current_version;
+    return { current: rows[0].current_version, min: rows[0].min_version };
+  }
+
+  async currentVersionOf(db: Queryable, organizationId: string, keyId: string): Promise<number> {
+    return (await this.versionsOf(db, organizationId, keyId)).current;
   }
 
   /** A subject's ring, if it has one. */
@@ -264,27 +272,45 @@ export class DataKeys {
    * material is deleted. The caller must first have re-sealed every value under them (the
    * rewrap does, and checks).
    */
-  async retireOldVersions(db: Queryable, organizationId: string): Promise<number> {
+  async retireOldVersions(
+    db: Queryable,
+    organizationId: string,
+    rotatedBefore: Date,
+  ): Promise<{ deleted: number; waiting: number }> {
+    // A ring rotated after `rotatedBefore` may still be cached by a running instance at its
+    // previous version and sealed under it: deleting that version now would lose those values.
     const rows = (await db.query(
       `with raised as (
          update keyring.data_keys set min_version = current_version
           where organization_id = $1 and min_version < current_version and destroyed_at is null
+            and (rotated_at is null or rotated_at < $2)
           returning id, min_version
-       )
-       , gone as (
+       ), gone as (
          delete from keyring.data_key_versions v using raised
           where v.key_id = raised.id and v.version < raised.min_version
           returning v.key_id
        )
-       select key_id from gone`,
-      [organizationId],
-    )) as { key_id: string }[];
+       select key_id,
+              (select count(*)::int from keyring.data_keys
+                where organization_id = $1 and min_version < current_version
+                  and destroyed_at is null and rotated_at >= $2) as waiting
+         from gone
+       union all
+       select null, (select count(*)::int from keyring.data_keys
+                      where organization_id = $1 and min_version < current_version
+                        and destroyed_at is null and rotated_at >= $2)`,
+      [organizationId, rotatedBefore],
+    )) as { key_id: string | null; waiting: number }[];
     this.rings.clear();
+    let deleted = 0;
     for (const row of rows) {
-      this.forgetKey(row.key_id);
+      if (row.key_id) {
+        deleted += 1;
+        this.forgetKey(row.key_id);
+      }
     }
 
-    return rows.length;
+    return { deleted, waiting: rows[rows.length - 1]?.waiting ?? 0 };
   }
 
   /**

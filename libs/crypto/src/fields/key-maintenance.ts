@@ -24,15 +24,23 @@ export interface SealedTable {
 export interface RewrapProgress {
   organizationId: string;
   table: string;
-  /** Rows read so far in this table and values re-sealed. */
+  /** Rows read so far in this table, values re-sealed, and values that could not be opened. */
   scanned: number;
   resealed: number;
+  unreadable: number;
 }
 
 export interface RewrapReport {
   organizations: number;
   scanned: number;
   resealed: number;
+  /** Values that no longer open (altered, moved, or under a retired version): never re-sealed. */
+  unreadable: number;
+  /**
+   * Keys rotated too recently to retire: a running instance may still seal with their previous
+   * version for up to DATA_KEY_CACHE_SECONDS.
+   */
+  waiting: number;
   /** Values still sealed under a version older than their key's current one. */
   remaining: number;
   /** Whether old versions were retired (only when `retire` was asked and nothing remained). */
@@ -43,6 +51,8 @@ export interface RewrapReport {
 const FIRST_RUN_DELAY_MS = 5 * 60_000;
 const INTERVAL_MS = 60 * 60_000;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** Beyond DATA_KEY_CACHE_SECONDS, how long after a rotation its previous version may retire. */
+const RETIRE_MARGIN_SECONDS = 5;
 
 /**
  * Key maintenance: scheduled data-key rotation (DATA_KEY_ROTATION_DAYS), the background rewrap
@@ -162,6 +172,8 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
       organizations: 0,
       scanned: 0,
       resealed: 0,
+      unreadable: 0,
+      waiting: 0,
       remaining: 0,
       retired: false,
       seconds: 0,
@@ -174,14 +186,22 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
         const progress = await this.rewrapTable(organizationId, table, options.onProgress);
         report.scanned += progress.scanned;
         report.resealed += progress.resealed;
+        report.unreadable += progress.unreadable;
       }
       const remaining = await this.countOutdated(organizationId);
       report.remaining += remaining;
       if (options.retire) {
         if (remaining === 0) {
-          await this.transactions.run(organizationId, (manager) =>
-            this.keys.retireOldVersions(manager, organizationId),
+          const cutoff = new Date(
+            this.clock.nowMs() - (this.config.dataKeyCacheSeconds + RETIRE_MARGIN_SECONDS) * 1000,
           );
+          const retired = await this.transactions.run(organizationId, (manager) =>
+            this.keys.retireOldVersions(manager, organizationId, cutoff),
+          );
+          report.waiting += retired.waiting;
+          if (retired.waiting > 0) {
+            retiredEverywhere = false;
+          }
         } else {
           retiredEverywhere = false;
         }
@@ -194,10 +214,13 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
     return report;
   }
 
-  /** How many sealed values of the organization are under an older version than their key's. */
+  /**
+   * How many sealed values of the organization are under an older version than their key's
+   * current one, and could still be re-sealed (a value under a retired version cannot).
+   */
   async countOutdated(organizationId: string): Promise<number> {
     return this.transactions.run(organizationId, async (manager) => {
-      const current = this.versionLookup(manager, organizationId);
+      const versions = this.versionsLookup(manager, organizationId);
       let outdated = 0;
       for (const { table, columns } of this.sealedTables()) {
         let after = NIL_UUID;
@@ -212,7 +235,8 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
               const value = row[column];
               if (typeof value === 'string') {
                 const envelope = parseEnvelope(value);
-                if (envelope.version < (await current(envelope.keyId))) {
+                const ring = await versions(envelope.keyId);
+                if (envelope.version < ring.current && envelope.version >= ring.min) {
                   outdated += 1;
                 }
               }
@@ -248,7 +272,13 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
     { table, columns }: SealedTable,
     onProgress?: (progress: RewrapProgress) => void,
   ): Promise<RewrapProgress> {
-    const progress: RewrapProgress = { organizationId, table, scanned: 0, resealed: 0 };
+    const progress: RewrapProgress = {
+      organizationId,
+      table,
+      scanned: 0,
+      resealed: 0,
+      unreadable: 0,
+    };
     let after = NIL_UUID;
     for (;;) {
       const batch = await this.transactions.run(organizationId, async (manager) => {
@@ -260,6 +290,7 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
           [organizationId, after, this.config.rewrapBatchSize],
         );
         let resealed = 0;
+        let unreadable = 0;
         for (const row of rows) {
           const changes: Record<string, string> = {};
           for (const column of columns) {
@@ -268,9 +299,21 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
               continue;
             }
             const binding = { organizationId, table, column, rowId: row.id as string };
-            const fresh = await this.cipher.reseal(manager, binding, value, current);
-            if (fresh !== null) {
-              changes[column] = fresh;
+            try {
+              const fresh = await this.cipher.reseal(manager, binding, value, current);
+              if (fresh !== null) {
+                changes[column] = fresh;
+              }
+            } catch (error) {
+              if (!(error instanceof SealedValueError)) {
+                throw error;
+              }
+              // One value that no longer opens must not stop the rest from being re-sealed.
+              unreadable += 1;
+              this.logger.warn(
+                { table, column, rowId: row.id, code: error.code },
+                'rewrap skipped a value that does not open',
+              );
             }
           }
           const names = Object.keys(changes);
@@ -284,10 +327,11 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
           }
         }
 
-        return { rows, resealed };
+        return { rows, resealed, unreadable };
       });
       progress.scanned += batch.rows.length;
       progress.resealed += batch.resealed;
+      progress.unreadable += batch.unreadable;
       onProgress?.({ ...progress });
       if (batch.rows.length < this.config.rewrapBatchSize) {
         break;
@@ -300,15 +344,25 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
 
   /** The current version of each ring, read once per ring per transaction. */
   private versionLookup(db: Queryable, organizationId: string) {
-    const versions = new Map<string, Promise<number>>();
+    const versions = this.versionsLookup(db, organizationId);
 
-    return (keyId: string): Promise<number> => {
+    return async (keyId: string): Promise<number> => (await versions(keyId)).current;
+  }
+
+  /** The current and minimum version of each ring, read once per ring per transaction. */
+  private versionsLookup(db: Queryable, organizationId: string) {
+    const versions = new Map<string, Promise<{ current: number; min: number }>>();
+
+    return (keyId: string): Promise<{ current: number; min: number }> => {
       let version = versions.get(keyId);
       if (!version) {
-        version = this.keys.currentVersionOf(db, organizationId, keyId).catch((error: unknown) => {
-          // A destroyed key's values can never be re-sealed; they count as current.
-          if (error instanceof SealedValueError && error.code === 'key_destroyed') {
-            return 0;
+        version = this.keys.versionsOf(db, organizationId, keyId).catch((error: unknown) => {
+          // A destroyed (or unknown) key's values can never be re-sealed; they count as current.
+          if (
+            error instanceof SealedValueError &&
+            (error.code === 'key_destroyed' || error.code === 'key_unavailable')
+          ) {
+            return { current: 0, min: 0 };
           }
           throw error;
         });
