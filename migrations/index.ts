@@ -6,6 +6,9 @@ import { AddLoginAttempts1764893200000 } from './1764893200000-AddLoginAttempts'
 import { AddSigningKeys1764893300000 } from './1764893300000-AddSigningKeys';
 import { AddElevations1764893400000 } from './1764893400000-AddElevations';
 import { AddFieldEncryption1764979200000 } from './1764979200000-AddFieldEncryption';
+import { AddAuditChain1765065600000 } from './1765065600000-AddAuditChain';
+import { AddWebhooks1765065800000 } from './1765065800000-AddWebhooks';
+import { AddIncidents1765065900000 } from './1765065900000-AddIncidents';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -17,4 +20,7 @@ export const MIGRATIONS = [
   AddSigningKeys1764893300000,
   AddElevations1764893400000,
   AddFieldEncryption1764979200000,
+  AddAuditChain1765065600000,
+  AddWebhooks1765065800000,
+  AddIncidents1765065900000,
 ];

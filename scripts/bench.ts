@@ -8,6 +8,15 @@ import { performance } from 'node:perf_hooks';
 import { Algorithm, hash } from '@node-rs/argon2';
 import { Socket } from 'socket.io-client';
 
+import {
+  AuditAppenders,
+  BENCH_AUDIT_ACTION,
+  ChainVerifyResult,
+  killAuditProcesses,
+  noAuditDatabaseUrl,
+  startVariantServer,
+  timeChainVerification,
+} from './bench-audit';
 import type { BaselineReady } from './bench-baseline';
 import {
   BenchServer,
@@ -58,6 +67,12 @@ import {
 // process, the socket round trip at 50 clients on two Parley servers the bench starts from
 // dist/ one after the other, identical but for BENCH_UNSAFE_NULL_CIPHER, and the data-key
 // rotation and rewrap over the encrypted server's database.
+//
+// Then the audit chain (scripts/bench-audit.ts): on a server the bench starts on the encrypted
+// server's database, the socket round trip at 50 clients, audit appends per second from 1, 4 and
+// 16 concurrent writers on one organization's chain, and the verification of that chain through
+// the API; then the round trip at 50 clients on a server identical but for
+// BENCH_UNSAFE_NO_MESSAGE_AUDIT, which stores messages without their audit entries.
 
 const DEFAULT_BENCH_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/parley_bench';
 
@@ -85,6 +100,18 @@ const ENCRYPTION_CLIENTS = 50;
 
 /** Encryption may add at most 15% to the socket round trip at ENCRYPTION_CLIENTS clients. */
 const ENCRYPTION_OVERHEAD_LIMIT = 1.15;
+
+/** Concurrent writers of the audit-append figures, all on one organization's chain. */
+const AUDIT_WRITER_COUNTS = [1, 4, 16];
+
+/**
+ * The chain length the verification walks: the contention run leaves fewer entries on a slow
+ * machine, and the bench tops the chain up to this many (multi-row inserts) before verifying.
+ */
+const VERIFY_CHAIN_ENTRIES = 50_000;
+
+/** Clients of the message round trip with the audit trail on and off. */
+const AUDIT_CLIENTS = 50;
 
 const OK = 'ok';
 
@@ -155,6 +182,22 @@ interface EncryptionResults {
   rewrap?: RewrapResult;
 }
 
+interface AuditResults {
+  /** The organization the appends and the verification ran on. */
+  chain?: {
+    organizationSlug: string;
+    /** Its chain head before the appends (signup writes entries of its own). */
+    headSeqBefore: number;
+    headSeqAfter?: number;
+    /** Entries the bench's writers committed, warm-ups included. */
+    committed?: number;
+    /** Entries added by the top-up before the verification (see VERIFY_CHAIN_ENTRIES). */
+    filled?: number;
+  };
+  verify?: ChainVerifyResult;
+  servers: Record<string, { databaseUrl: string; messageAudit: boolean; stop?: ServerStop }>;
+}
+
 type Check = { kind: 'atLeast'; threshold: number } | { kind: 'atMost'; threshold: number };
 
 interface Figure {
@@ -177,12 +220,13 @@ async function main(): Promise<number> {
   const measureSeconds = readIntegerOption(process.argv.slice(2), 'seconds', 5);
   const timing: LoopTiming = { warmupMs: WARMUP_MS, measureMs: measureSeconds * 1000 };
 
-  // Every wait below has its own timeout; this only bounds the sum (under 5 minutes by default).
-  const budgetMs = 295_000 + 12 * (measureSeconds - 5) * 1000;
+  // Every wait below has its own timeout; this only bounds the sum (6 minutes by default).
+  const budgetMs = 360_000 + 17 * (measureSeconds - 5) * 1000;
   const watchdog = setTimeout(() => {
     console.error(`bench: still running after ${budgetMs / 1000} s, giving up`);
     runningBaseline?.kill('SIGKILL');
     killSpawnedProcesses();
+    killAuditProcesses();
     process.exit(1);
   }, budgetMs);
   watchdog.unref();
@@ -256,11 +300,14 @@ async function main(): Promise<number> {
 
   const errors: string[] = [];
   const encryption = await measureEncryption(databaseUrl, timing, measurements, errors);
+  const audit = await measureAudit(databaseUrl, timing, measurements, errors);
 
   const figures = buildFigures(measurements);
   const encryptionFigures = buildEncryptionFigures(measurements);
+  const auditFigures = buildAuditFigures(measurements);
   printTable(figures);
   printEncryption(encryptionFigures, encryption);
+  printAudit(auditFigures, audit, measurements);
   printOutcomes(measurements);
 
   for (const [key, result] of Object.entries(measurements)) {
@@ -278,6 +325,7 @@ async function main(): Promise<number> {
     parleyUrl: baseUrl,
     benchDatabase: redactDatabaseUrl(databaseUrl),
     nullCipherDatabase: redactDatabaseUrl(nullCipherDatabaseUrl(databaseUrl)),
+    noAuditDatabase: redactDatabaseUrl(noAuditDatabaseUrl(databaseUrl)),
     environment: {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
@@ -285,7 +333,8 @@ async function main(): Promise<number> {
       cpuModel: cpus()[0]?.model ?? 'unknown',
       processes:
         'Parley server, baseline servers (child of the bench) and load generator are separate; ' +
-        'the encryption servers are children of the bench, run one at a time',
+        'the encryption and audit servers are children of the bench, run one at a time; ' +
+        'the audit writers are pg clients of the load generator',
     },
     settings: {
       warmupSeconds: WARMUP_MS / 1000,
@@ -300,9 +349,18 @@ async function main(): Promise<number> {
         overheadLimit: ENCRYPTION_OVERHEAD_LIMIT,
         sealing: encryption.sealing?.settings,
       },
+      audit: {
+        writers: AUDIT_WRITER_COUNTS,
+        clients: AUDIT_CLIENTS,
+        append:
+          'one insert into audit_events per transaction (begin, set_config app.organization_id, ' +
+          'insert, commit) on its own pg client as parley_app, all writers on one organization',
+        action: BENCH_AUDIT_ACTION,
+        verifyChainEntries: VERIFY_CHAIN_ENTRIES,
+      },
     },
     measurements,
-    figures: [...figures, ...encryptionFigures],
+    figures: [...figures, ...encryptionFigures, ...auditFigures],
     encryption: {
       sealing: encryption.sealing?.figures ?? [],
       servers: Object.fromEntries(
@@ -312,6 +370,30 @@ async function main(): Promise<number> {
         ]),
       ),
       rewrap: encryption.rewrap ?? null,
+    },
+    audit: {
+      appends: AUDIT_WRITER_COUNTS.flatMap((writers) => {
+        const result = measurements[`audit.appends@${writers}`];
+
+        return result
+          ? [
+              {
+                writers,
+                appendsPerSecond: result.perSecond,
+                p50Ms: result.latency.p50Ms,
+                p99Ms: result.latency.p99Ms,
+              },
+            ]
+          : [];
+      }),
+      chain: audit.chain ?? null,
+      verify: audit.verify ?? null,
+      servers: Object.fromEntries(
+        Object.entries(audit.servers).map(([name, server]) => [
+          name,
+          { ...server, databaseUrl: redactDatabaseUrl(server.databaseUrl) },
+        ]),
+      ),
     },
     errors,
   });
@@ -403,6 +485,176 @@ async function measureEncryption(
   }
 
   return results;
+}
+
+/**
+ * The audit figures: the audited server (the encrypted server's settings and database) measures
+ * the message round trip, then the appends and the verification; the unaudited one, started with
+ * the audited one's environment plus BENCH_UNSAFE_NO_MESSAGE_AUDIT=true on its own database,
+ * measures the round trip. A failure is recorded in `errors` and ends its own part only.
+ */
+async function measureAudit(
+  databaseUrl: string,
+  timing: LoopTiming,
+  measurements: Record<string, LoopResult | SocketRoundTripResult>,
+  errors: string[],
+): Promise<AuditResults> {
+  const results: AuditResults = { servers: {} };
+  const variants = [
+    { name: 'audited', messageAudit: true, databaseUrl },
+    { name: 'unaudited', messageAudit: false, databaseUrl: noAuditDatabaseUrl(databaseUrl) },
+  ];
+  let audited: BenchServer | undefined;
+
+  for (const variant of variants) {
+    const key = `${variant.name}.messages@${AUDIT_CLIENTS}`;
+    try {
+      await ensureBenchDatabase(variant.databaseUrl);
+      progress(`${key} (starting its server)`);
+      let server: BenchServer;
+      if (variant.messageAudit) {
+        server = await startParleyServer({ ...variant, nullCipher: false });
+        audited = server;
+      } else if (audited) {
+        server = await startVariantServer({
+          name: variant.name,
+          like: audited,
+          databaseUrl: variant.databaseUrl,
+          extra: { BENCH_UNSAFE_NO_MESSAGE_AUDIT: 'true' },
+        });
+      } else {
+        throw new Error(
+          'not measured: its settings are those of the audited server, which did not start',
+        );
+      }
+      results.servers[variant.name] = {
+        databaseUrl: variant.databaseUrl,
+        messageAudit: variant.messageAudit,
+      };
+
+      try {
+        const parley = await setUpParley(server.url);
+        measurements[key] = await measureSocketRoundTrip(
+          {
+            name: variant.name,
+            url: server.url,
+            senderToken: parley.adminToken,
+            observerToken: parley.observerToken,
+            conversationIds: parley.conversationIds,
+          },
+          AUDIT_CLIENTS,
+          timing,
+        );
+        if (variant.messageAudit) {
+          await measureAuditChain(server, timing, measurements, results, errors);
+        }
+      } finally {
+        const stop = await server.stop();
+        results.servers[variant.name].stop = stop;
+        if (stop.forced) {
+          console.warn(`the ${variant.name} server did not stop on SIGTERM and was killed`);
+        }
+      }
+    } catch (error) {
+      errors.push(`${key}: ${describeError(error)}`);
+    }
+  }
+
+  return results;
+}
+
+/**
+ * Appends from 1, 4 and 16 concurrent writers to one new organization's chain (pg clients of
+ * their own on the server's database URL, as the runtime role), then one timed verification of
+ * that chain through the API, which must find it valid and holding every entry appended.
+ */
+async function measureAuditChain(
+  server: BenchServer,
+  timing: LoopTiming,
+  measurements: Record<string, LoopResult | SocketRoundTripResult>,
+  results: AuditResults,
+  errors: string[],
+): Promise<void> {
+  try {
+    const organization = await signUpOrganization(server.url, 'bench-audit');
+    const appenders = await AuditAppenders.open(
+      server.databaseUrl,
+      organization.organizationId,
+      Math.max(...AUDIT_WRITER_COUNTS),
+      organization.organizationSlug,
+    );
+    const chain: NonNullable<AuditResults['chain']> = {
+      organizationSlug: organization.organizationSlug,
+      headSeqBefore: 0,
+    };
+    results.chain = chain;
+    try {
+      chain.headSeqBefore = await appenders.headSeq();
+      for (const writers of AUDIT_WRITER_COUNTS) {
+        const key = `audit.appends@${writers}`;
+        progress(`${key} (one organization's chain)`);
+        measurements[key] = await runClosedLoop(writers, timing, async (writer) => {
+          await appenders.append(writer);
+
+          return OK;
+        });
+      }
+      chain.committed = appenders.committed;
+      chain.headSeqAfter = await appenders.headSeq();
+      progress(`audit top-up to ${VERIFY_CHAIN_ENTRIES} entries before the verification`);
+      chain.filled = await appenders.fillTo(VERIFY_CHAIN_ENTRIES);
+    } finally {
+      await appenders.close();
+    }
+
+    progress('audit verify');
+    const verify = await timeChainVerification(server.url, organization.adminToken);
+    results.verify = verify;
+    const filled = chain.filled ?? 0;
+    const expected = chain.headSeqBefore + appenders.committed + filled;
+    if (!verify.valid) {
+      errors.push(
+        `audit verify: the chain is invalid after ${appenders.committed} concurrent appends ` +
+          `(a fork or a lost entry): ${JSON.stringify(verify.broken)}`,
+      );
+    } else if (verify.entries < expected) {
+      errors.push(
+        `audit verify: ${verify.entries} entries verified, but ${expected} were appended ` +
+          `(${chain.headSeqBefore} before the bench's ${appenders.committed} and ${filled})`,
+      );
+    }
+  } catch (error) {
+    errors.push(`audit chain: ${describeError(error)}`);
+  }
+}
+
+async function signUpOrganization(
+  baseUrl: string,
+  prefix: string,
+): Promise<{ organizationId: string; organizationSlug: string; adminToken: string }> {
+  const suffix = randomSuffix();
+  const organizationSlug = `${prefix}-${suffix}`;
+  const signup = expectRecord(
+    await callSetupApi(baseUrl, {
+      method: 'POST',
+      path: '/api/v1/auth/signup',
+      body: {
+        organizationName: `Bench Audit ${suffix}`,
+        organizationSlug,
+        email: `admin.${suffix}@example.com`,
+        password: generateStrongPassword(),
+        name: 'Bench Admin',
+      },
+    }),
+    'signup response',
+  );
+  const organization = expectRecord(signup.organization, 'signup response organization');
+
+  return {
+    organizationId: readString(organization, 'id', 'signup response organization'),
+    organizationSlug,
+    adminToken: readString(signup, 'accessToken', 'signup response'),
+  };
 }
 
 async function ensureBenchDatabase(databaseUrl: string): Promise<void> {
@@ -946,6 +1198,55 @@ function buildEncryptionFigures(
   ];
 }
 
+function buildAuditFigures(
+  measurements: Record<string, LoopResult | SocketRoundTripResult>,
+): Figure[] {
+  const audited = measurements[`audited.messages@${AUDIT_CLIENTS}`];
+  const unaudited = measurements[`unaudited.messages@${AUDIT_CLIENTS}`];
+  if (!audited || !unaudited) {
+    return [];
+  }
+
+  // Issue 5 sets no number, only that appending must not become the bottleneck of the message
+  // path: the ratio (what the audit trail costs, above 1 when it costs) is reported, not judged.
+  const cost = (figure: string, unit: string, value: number, limit: number, exact: number) => ({
+    figure: `audited messages@${AUDIT_CLIENTS} ${figure}`,
+    unit,
+    value,
+    limit,
+    ratio:
+      Number.isFinite(exact) && value > 0 && limit > 0
+        ? Math.round(exact * 1000) / 1000
+        : Number.NaN,
+    target: 'none set',
+    verdict: '-' as const,
+  });
+
+  return [
+    cost(
+      'throughput',
+      'msg/s',
+      audited.perSecond,
+      unaudited.perSecond,
+      unaudited.perSecond / audited.perSecond,
+    ),
+    cost(
+      'ack p50',
+      'ms',
+      audited.latency.p50Ms,
+      unaudited.latency.p50Ms,
+      audited.latency.p50Ms / unaudited.latency.p50Ms,
+    ),
+    cost(
+      'ack p99',
+      'ms',
+      audited.latency.p99Ms,
+      unaudited.latency.p99Ms,
+      audited.latency.p99Ms / unaudited.latency.p99Ms,
+    ),
+  ];
+}
+
 function compare(
   figure: string,
   unit: string,
@@ -1030,6 +1331,67 @@ function printEncryption(figures: Figure[], encryption: EncryptionResults): void
       `  the rewrap re-sealed the values of ${rewrap.organizations} organizations, this run's and ` +
         "earlier runs' (each adds one); to start over, drop the bench database and its _nullcipher twin",
     );
+  }
+}
+
+function printAudit(
+  figures: Figure[],
+  audit: AuditResults,
+  measurements: Record<string, LoopResult | SocketRoundTripResult>,
+): void {
+  const rows: string[][] = [['figure', 'per second', 'p50', 'p99', 'how']];
+  for (const writers of AUDIT_WRITER_COUNTS) {
+    const result = measurements[`audit.appends@${writers}`];
+    if (result) {
+      rows.push([
+        `audit appends@${writers}`,
+        formatQuantity(result.perSecond, 'appends/s'),
+        formatQuantity(result.latency.p50Ms, 'ms'),
+        formatQuantity(result.latency.p99Ms, 'ms'),
+        `${writers} pg client${writers === 1 ? '' : 's'} on one chain head, one entry per transaction`,
+      ]);
+    }
+  }
+  const verify = audit.verify;
+  if (verify) {
+    rows.push([
+      'audit verify',
+      formatQuantity(verify.entriesPerSecond, 'entries/s'),
+      '-',
+      '-',
+      `GET /api/v1/audit/verify: ${verify.entries} entries in ${verify.seconds} s, ` +
+        `valid: ${verify.valid}`,
+    ]);
+  }
+  if (rows.length > 1) {
+    const chain = audit.chain;
+    console.log(
+      `\naudit chain (organization ${chain?.organizationSlug ?? '?'}: ` +
+        `${chain?.committed ?? '?'} entries appended by the writers, warm-ups included, then ` +
+        `${chain?.filled ?? '?'} by multi-row inserts up to ${VERIFY_CHAIN_ENTRIES} before the verification)`,
+    );
+    printRows(rows, (column) => column === 0 || column === 4);
+  }
+
+  if (figures.length > 0) {
+    console.log(
+      `\naudit trail on the message path at ${AUDIT_CLIENTS} clients (value: a server writing ` +
+        "each message's audit entry; limit: the same server with BENCH_UNSAFE_NO_MESSAGE_AUDIT=true; " +
+        'ratio: limit/value for throughput, value/limit for latencies)',
+    );
+    printFigures(figures, 3);
+    console.log(
+      '  issue 5 sets no fixed limit, only that appending must not become the bottleneck of the ' +
+        'message path; the ratios are reported, not judged',
+    );
+    const appends = measurements[`audit.appends@${Math.max(...AUDIT_WRITER_COUNTS)}`];
+    const messages = measurements[`audited.messages@${AUDIT_CLIENTS}`];
+    if (appends && messages && messages.perSecond > 0) {
+      console.log(
+        `  bare appends@${appends.workers} reached ${round(appends.perSecond / messages.perSecond)} ` +
+          `times the audited server's message rate`,
+      );
+    }
   }
 }
 
@@ -1194,6 +1556,7 @@ main().then(
       await stopBaseline(runningBaseline);
     }
     killSpawnedProcesses();
+    killAuditProcesses();
     process.exit(1);
   },
 );

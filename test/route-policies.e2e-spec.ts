@@ -17,7 +17,13 @@ interface Handler {
 }
 
 /** Paths the app serves outside the /api/v1 prefix (see setGlobalPrefix in create-app.ts). */
-const UNPREFIXED = ['/health/live', '/health/ready', '/metrics', '/.well-known/jwks.json'];
+const UNPREFIXED = [
+  '/health/live',
+  '/health/ready',
+  '/metrics',
+  '/.well-known/jwks.json',
+  '/.well-known/parley-audit-keys.json',
+];
 
 function joinPath(...parts: (string | undefined)[]): string {
   const path = parts
@@ -198,7 +204,7 @@ describe('every route and socket event has an access policy', () => {
     );
     for (const name of open) {
       expect(name).toMatch(
-        /^(GET \/health\/|GET \/metrics$|GET \/\.well-known\/jwks\.json$|POST \/api\/v1\/auth\/(signup|login|refresh)$|POST \/api\/v1\/widget\/sessions$)/,
+        /^(GET \/health\/|GET \/metrics$|GET \/\.well-known\/(jwks|parley-audit-keys)\.json$|POST \/api\/v1\/auth\/(signup|login|refresh)$|POST \/api\/v1\/widget\/sessions$)/,
       );
     }
   });

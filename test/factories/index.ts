@@ -4,3 +4,4 @@ export * from './members';
 export * from './mfa';
 export * from './organizations';
 export * from './unique';
+export * from './webhooks';

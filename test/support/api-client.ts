@@ -91,7 +91,8 @@ export class ApiClient {
     const text = await response.text();
     const contentType = response.headers.get('content-type') ?? '';
     let body: unknown = text;
-    if (/json/.test(contentType) && text !== '') {
+    // JSON and problem+json, not NDJSON (an export is many documents, read as text).
+    if (/\bjson\b/.test(contentType) && text !== '') {
       body = JSON.parse(text);
       this.rememberResponseTokens(body);
     }

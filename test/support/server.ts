@@ -101,6 +101,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     // Every suite signs in from 127.0.0.1 into one shared database: the per-address block would
     // soon stop them all. test/brute-force.e2e-spec.ts sets its own limit and client addresses.
     LOGIN_ADDRESS_FAILURE_LIMIT: '1000000',
+    // Each suite moves its own clock over one shared database: a server's minute escalation pass
+    // would escalate other suites' incidents. test/incidents.e2e-spec.ts runs its passes itself.
+    INCIDENT_ESCALATION_CHECK_SECONDS: '0',
     ...(options.tls ? { TLS_CERT_FILE: TEST_TLS_CERT_FILE, TLS_KEY_FILE: TEST_TLS_KEY_FILE } : {}),
     ...options.env,
   };

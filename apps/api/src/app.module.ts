@@ -17,7 +17,13 @@ import {
   tenantTransactionPlugin,
 } from '@parley/database';
 import { MIGRATIONS } from '@parley/migrations';
-import { SecurityModule } from '@parley/security';
+import {
+  AlertsModule,
+  DetectionModule,
+  IncidentsModule,
+  SecurityModule,
+  WebhooksModule,
+} from '@parley/security';
 import { ComplianceModule } from '@parley/compliance';
 import { TenancyModule } from '@parley/tenancy';
 
@@ -57,6 +63,10 @@ export class AppModule {
         TenancyModule,
         AuthModule,
         SecurityModule,
+        AlertsModule,
+        DetectionModule,
+        WebhooksModule,
+        IncidentsModule,
         ComplianceModule,
         ConversationsModule,
       ],

@@ -60,7 +60,13 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   app.useLogger(app.get(Logger));
   app.flushLogs();
   app.setGlobalPrefix('api/v1', {
-    exclude: ['health/live', 'health/ready', 'metrics', '.well-known/jwks.json'],
+    exclude: [
+      'health/live',
+      'health/ready',
+      'metrics',
+      '.well-known/jwks.json',
+      '.well-known/parley-audit-keys.json',
+    ],
   });
   app.useGlobalPipes(createValidationPipe());
   app.useWebSocketAdapter(new ChatIoAdapter(app, config));

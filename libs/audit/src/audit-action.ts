@@ -36,6 +36,11 @@ export interface AuditEventTypes {
   'api_key.rotated': { previousSecretValidUntil: string | null };
   'api_key.revoked': Record<string, never>;
   'api_key.refused': { reason: 'expired' | 'revoked' | 'rotated_out' | 'creator_removed' };
+  /** The target of each is the endpoint; its URL and secret stay out of the trail. */
+  'webhook.created': { events: string[] };
+  'webhook.updated': { changes: string[]; enabled: boolean };
+  'webhook.deleted': Record<string, never>;
+  'webhook.secret_rotated': { previousSecretValidUntil: string | null };
   /** The target of each is the elevation; the reason given stays on the elevation, not here. */
   'elevation.requested': { role: string; minutes: number; requesterRole: string };
   'elevation.approved': { role: string; requesterId: string; startsAt: string; endsAt: string };
@@ -47,6 +52,22 @@ export interface AuditEventTypes {
     requesterId: string;
     reason: 'ended' | 'role_changed';
     endedAt: string;
+  };
+  /** The target of each is the incident; notes, root causes and lessons stay on it, sealed. */
+  'incident.opened': { rule: string; severity: string; alertId: string };
+  'incident.severity_raised': { from: string; to: string; alertId: string };
+  'incident.updated': { fields: string[]; status?: string; severity?: string; noteAdded: boolean };
+  'incident.escalated': {
+    deadline: 'response' | 'regulator_notification';
+    level: number;
+    dueAt: string;
+  };
+  /** `targetId` is the member, API key or address block the containment action acted on. */
+  'incident.action_taken': {
+    type: 'end_user_sessions' | 'revoke_api_key' | 'block_address';
+    targetId: string;
+    sessionsEnded?: number;
+    expiresAt?: string;
   };
 }
 

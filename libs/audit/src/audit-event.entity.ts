@@ -2,6 +2,11 @@ import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
 import { Classified, ClassifiedTable } from '@parley/core';
 
+const bigintAsNumber = {
+  to: (value: number | undefined) => value,
+  from: (value: string | null) => (value === null ? null : Number(value)),
+};
+
 @ClassifiedTable({
   purpose: 'The audit trail: who did what, when, to which record (field names, never values).',
   retention: 'Kept for the audit retention period; never changed.',
@@ -60,4 +65,17 @@ export class AuditEventEntity {
   @Classified('internal')
   @Column({ type: 'jsonb' })
   metadata: Record<string, unknown>;
+
+  // The chain: set by the database's insert trigger, never by the server.
+  @Classified('internal', { purpose: "The entry's place in its organization's hash chain." })
+  @Column({ type: 'bigint', insert: false, update: false, transformer: bigintAsNumber })
+  seq: number;
+
+  @Classified('internal', { purpose: 'SHA-256 of the entry before, linking the chain.' })
+  @Column({ name: 'prev_hash', type: 'bytea', insert: false, update: false, select: false })
+  prevHash: Buffer;
+
+  @Classified('internal', { purpose: 'SHA-256 of the previous hash and this entry.' })
+  @Column({ type: 'bytea', insert: false, update: false, select: false })
+  hash: Buffer;
 }

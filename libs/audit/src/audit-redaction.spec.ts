@@ -1,4 +1,4 @@
-import { Classified, Clock, RequestContext } from '@parley/core';
+import { Classified, Clock, RequestContext, Metrics } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
 import { AuditService } from './audit.service';
@@ -16,6 +16,7 @@ describe('audit entries', () => {
       context as unknown as RequestContext,
       new Clock(),
       {} as TenantTransactions,
+      new Metrics(),
     );
     const metadata = {
       reason: 'admin',

@@ -1,7 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 
-import { Actor, Clock, RequestContext, redactClassified } from '@parley/core';
+import { Actor, Clock, Metrics, RequestContext, redactClassified } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
 import {
@@ -21,14 +21,39 @@ export interface AuditEntryInput {
   actor?: Actor | null;
 }
 
+/** An entry written through `write` or `record`, as observers see it once its transaction commits. */
+export interface ObservedAuditEntry {
+  organizationId: string;
+  action: ExplicitAuditAction | ChangeAuditAction;
+  target?: AuditTarget;
+  metadata: Record<string, unknown>;
+  actor: Actor | null;
+  ip: string | undefined;
+}
+
+export type AuditObserver = (entry: ObservedAuditEntry) => void;
+
 /** Writes audit entries in the same transaction as the change they record. */
 @Injectable()
 export class AuditService {
+  private readonly logger = new Logger(AuditService.name);
+  private readonly observers: AuditObserver[] = [];
+
   constructor(
     private readonly context: RequestContext,
     private readonly clock: Clock,
     private readonly transactions: TenantTransactions,
+    private readonly metrics: Metrics,
   ) {}
+
+  /**
+   * Calls `observer` with every entry written through `write` or `record`, after the transaction
+   * that wrote it commits (never for one that rolls back); detection reads the trail this way.
+   * Entries inserted by `entry()` on hot paths (messages) are not observed.
+   */
+  observe(observer: AuditObserver): void {
+    this.observers.push(observer);
+  }
 
   /** Records an explicit security event in the caller's organization transaction. */
   async record<A extends ExplicitAuditAction>(
@@ -51,14 +76,43 @@ export class AuditService {
 
   /** Inserts one entry through the given transaction's manager. */
   async write(manager: EntityManager, input: AuditEntryInput): Promise<void> {
+    const started = process.hrtime.bigint();
     await manager.insert(AuditEventEntity, this.entry(input) as never);
+    this.metrics.auditAppendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.notifyAfterCommit(input);
+  }
+
+  private notifyAfterCommit(input: AuditEntryInput): void {
+    if (this.observers.length === 0) {
+      return;
+    }
+    const observed: ObservedAuditEntry = {
+      organizationId: input.organizationId,
+      action: input.action,
+      target: input.target,
+      metadata: input.metadata ?? {},
+      actor: (input.actor === undefined ? this.context.actor : input.actor) ?? null,
+      ip: this.context.ip,
+    };
+    this.transactions.afterCommit(() => {
+      for (const observer of this.observers) {
+        try {
+          observer(observed);
+        } catch (error) {
+          this.logger.error(
+            { action: observed.action, reason: (error as Error).message },
+            'audit observer failed',
+          );
+        }
+      }
+    });
   }
 
   /**
    * The row an entry becomes, with actor, request id and address taken from the context; for
    * hot paths that write the entry in the same statement as the change it records.
    */
-  entry(input: AuditEntryInput): Omit<AuditEventEntity, 'id'> {
+  entry(input: AuditEntryInput): Omit<AuditEventEntity, 'id' | 'seq' | 'prevHash' | 'hash'> {
     const actor = input.actor === undefined ? this.context.actor : input.actor;
 
     return {

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { SessionTerminator } from '@parley/core';
+import { ApiKeyRevoker } from '@parley/security';
 import { TenancyModule } from '@parley/tenancy';
 
 import { AccessReviewController } from './access/access-review.controller';
@@ -64,6 +65,7 @@ import { TokenService } from './token.service';
   ],
   providers: [
     { provide: SessionTerminator, useExisting: SessionsService },
+    { provide: ApiKeyRevoker, useExisting: ApiKeysService },
     RevocationChannel,
     AuthService,
     AuthenticationGuard,
@@ -85,6 +87,7 @@ import { TokenService } from './token.service';
   ],
   exports: [
     SessionTerminator,
+    ApiKeyRevoker,
     AuthService,
     AuthenticationGuard,
     SessionsService,

@@ -13,6 +13,8 @@ export type Subject =
   | 'ApiKey'
   | 'DataSubjectRequest'
   | 'DataMap'
+  | 'Webhook'
+  | 'Incident'
   | 'all';
 
 export type Audience = 'user' | 'visitor' | 'public';

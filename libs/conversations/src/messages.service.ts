@@ -1,10 +1,18 @@
 import { randomUUID } from 'node:crypto';
 
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 
 import { AuditService } from '@parley/audit';
 import { AbilityFactory, subjectOf } from '@parley/authz';
-import { Clock, ForbiddenProblem, Metrics, NotFoundProblem, RequestContext } from '@parley/core';
+import {
+  APP_CONFIG,
+  AppConfig,
+  Clock,
+  ForbiddenProblem,
+  Metrics,
+  NotFoundProblem,
+  RequestContext,
+} from '@parley/core';
 import { FieldCipher } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
@@ -49,7 +57,10 @@ export class MessagesService {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly cipher: FieldCipher,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.skipAudit = config.benchUnsafeNoMessageAudit && !config.production;
+  }
 
   /**
    * Which contact each conversation belongs to, which never changes: the body is sealed under
@@ -57,6 +68,9 @@ export class MessagesService {
    * only ever read inside a transaction of the same organization.
    */
   private readonly contactOf = new Map<string, string>();
+
+  /** BENCH_UNSAFE_NO_MESSAGE_AUDIT: never true in production (the configuration refuses it). */
+  private readonly skipAudit: boolean;
 
   /**
    * Stores a message from the caller and broadcasts it once the transaction commits. A retried
@@ -92,7 +106,7 @@ export class MessagesService {
            (organization_id, occurred_at, actor_type, actor_id, action, target_type, target_id, request_id, ip, metadata, elevation_id)
          select c.organization_id, $6, $7, $8, 'message.created', 'message', m.id::text, $9, $10,
                 jsonb_build_object('conversationId', c.id), $11::uuid
-           from m, c
+           from m, c where not $14::boolean
        )
        select c.id as conversation_id, c.organization_id, c.contact_id, c.assignee_id, m.id, m.created_at
          from c left join m on true`,
@@ -110,6 +124,7 @@ export class MessagesService {
         audit.elevationId,
         id,
         contactId,
+        this.skipAudit,
       ],
     );
     const row = rows[0];

@@ -37,11 +37,16 @@ export interface AppConfig {
   dataKeyCacheSeconds: number;
   rewrapBatchSize: number;
   benchUnsafeNullCipher: boolean;
+  benchUnsafeNoMessageAudit: boolean;
+  auditCheckpointMinutes: number;
   signingKeyRotationDays: number;
   accessTokenTtlSeconds: number;
   visitorTokenTtlSeconds: number;
   sessionCacheMs: number;
   apiKeyRotationOverlapSeconds: number;
+  webhookSecretOverlapSeconds: number;
+  webhookAllowPrivateAddresses: boolean;
+  webhookMaxAttempts: number;
   metricsToken: string | undefined;
   rateLimitPerMinute: number;
   socketEventsPerSecond: number;
@@ -56,6 +61,25 @@ export interface AppConfig {
   loginMaxConsecutiveFailures: number;
   loginAddressFailureLimit: number;
   loginAddressBlockSeconds: number;
+  detectFailedLoginsAccount: DetectionThreshold | null;
+  detectFailedLoginsAddress: DetectionThreshold | null;
+  detectRefreshTokenReuse: DetectionThreshold | null;
+  detectCrossTenantProbing: DetectionThreshold | null;
+  detectApiKeyNewAddress: DetectionThreshold | null;
+  detectMassDeletion: DetectionThreshold | null;
+  detectMassExport: DetectionThreshold | null;
+  detectRateLimitEscalation: DetectionThreshold | null;
+  detectAdminPrivilegeChange: DetectionThreshold | null;
+  incidentJoinWindowMinutes: number;
+  incidentResponseMinutes: Record<'low' | 'medium' | 'high' | 'critical', number>;
+  incidentEscalationIntervalMinutes: number;
+  incidentEscalationCheckSeconds: number;
+}
+
+/** A detection rule fires when `threshold` events fall within one window of `windowSeconds`. */
+export interface DetectionThreshold {
+  threshold: number;
+  windowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -210,6 +234,65 @@ function assertTlsPair(config: Pick<AppConfig, 'tlsCert' | 'tlsKey'>): void {
       'is not the private key of the first certificate in TLS_CERT_FILE',
     );
   }
+}
+
+const DETECTION_MAX_WINDOW_SECONDS = 7 * 24 * 3600;
+
+/** `<threshold>/<window seconds>` (`5/300`: five within 300 seconds), or `off`. */
+function detectionRule(variable: string, fallback: DetectionThreshold) {
+  return (raw: string | undefined): DetectionThreshold | null => {
+    if (raw === undefined || raw === '') {
+      return fallback;
+    }
+    if (raw.toLowerCase() === 'off') {
+      return null;
+    }
+    const match = /^(\d+)\/(\d+)$/.exec(raw);
+    if (!match) {
+      throw new ConfigError(
+        variable,
+        `must be <threshold>/<window seconds> (for example 5/300) or off, got "${raw}"`,
+      );
+    }
+    const threshold = Number(match[1]);
+    const windowSeconds = Number(match[2]);
+    if (threshold < 1 || threshold > 1_000_000) {
+      throw new ConfigError(variable, `threshold must be between 1 and 1000000, got ${threshold}`);
+    }
+    if (windowSeconds < 1 || windowSeconds > DETECTION_MAX_WINDOW_SECONDS) {
+      throw new ConfigError(
+        variable,
+        `window must be between 1 and ${DETECTION_MAX_WINDOW_SECONDS} seconds, got ${windowSeconds}`,
+      );
+    }
+
+    return { threshold, windowSeconds };
+  };
+}
+
+const INCIDENT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+
+/** `1440,480,60,0`: minutes for low, medium, high and critical, never later for a higher one. */
+function incidentResponseMinutes(raw: string | undefined): AppConfig['incidentResponseMinutes'] {
+  const variable = 'INCIDENT_RESPONSE_MINUTES';
+  const parts = raw === undefined || raw === '' ? ['1440', '480', '60', '0'] : raw.split(',');
+  if (parts.length !== 4 || parts.some((part) => !/^\d{1,6}$/.test(part.trim()))) {
+    throw new ConfigError(
+      variable,
+      `must be four whole numbers of minutes, low,medium,high,critical (for example 1440,480,60,0), got "${raw}"`,
+    );
+  }
+  const minutes = parts.map((part) => Number(part.trim()));
+  if (minutes.some((value) => value > 30 * 24 * 60)) {
+    throw new ConfigError(variable, 'must give at most 43200 minutes (30 days) per severity');
+  }
+  if (minutes.some((value, index) => index > 0 && value > minutes[index - 1])) {
+    throw new ConfigError(variable, 'must not give a higher severity a later deadline');
+  }
+
+  return Object.fromEntries(
+    INCIDENT_SEVERITIES.map((severity, index) => [severity, minutes[index]]),
+  ) as AppConfig['incidentResponseMinutes'];
 }
 
 /** Every variable the server reads, described once; `secret` entries are never logged. */
@@ -440,6 +523,18 @@ export const CONFIG_SCHEMA = {
       'benchmarks only: seal with a cipher that does not encrypt, to measure what encryption costs; refused in production',
     parse: flag('BENCH_UNSAFE_NULL_CIPHER', () => false),
   } satisfies Entry<boolean>,
+  benchUnsafeNoMessageAudit: {
+    variable: 'BENCH_UNSAFE_NO_MESSAGE_AUDIT',
+    description:
+      'benchmarks only: store messages without their audit entries, to measure what the audit chain costs; refused in production',
+    parse: flag('BENCH_UNSAFE_NO_MESSAGE_AUDIT', () => false),
+  } satisfies Entry<boolean>,
+  auditCheckpointMinutes: {
+    variable: 'AUDIT_CHECKPOINT_MINUTES',
+    description:
+      "how often each organization's audit chain head is signed and published (0: only on demand)",
+    parse: integer('AUDIT_CHECKPOINT_MINUTES', 60, 0, 7 * 24 * 60),
+  } satisfies Entry<number>,
   signingKeyRotationDays: {
     variable: 'SIGNING_KEY_ROTATION_DAYS',
     description: 'age after which the token signing key is replaced by a new one',
@@ -465,6 +560,23 @@ export const CONFIG_SCHEMA = {
     description:
       "how long a rotated API key's previous secret keeps working (0: refused at once; at most 7 days)",
     parse: integer('API_KEY_ROTATION_OVERLAP_SECONDS', 24 * 3600, 0, 7 * 24 * 3600),
+  } satisfies Entry<number>,
+  webhookSecretOverlapSeconds: {
+    variable: 'WEBHOOK_SECRET_OVERLAP_SECONDS',
+    description:
+      "how long a rotated webhook secret's predecessor still signs every delivery beside it (0: not at all; at most 7 days)",
+    parse: integer('WEBHOOK_SECRET_OVERLAP_SECONDS', 24 * 3600, 0, 7 * 24 * 3600),
+  } satisfies Entry<number>,
+  webhookAllowPrivateAddresses: {
+    variable: 'WEBHOOK_ALLOW_PRIVATE_ADDRESSES',
+    description:
+      'allow webhook URLs whose host is or resolves to a loopback, private, link-local, unique-local or metadata address',
+    parse: flag('WEBHOOK_ALLOW_PRIVATE_ADDRESSES', () => false),
+  } satisfies Entry<boolean>,
+  webhookMaxAttempts: {
+    variable: 'WEBHOOK_MAX_ATTEMPTS',
+    description: 'attempts at one webhook delivery, with back-off, before it is marked failed',
+    parse: integer('WEBHOOK_MAX_ATTEMPTS', 8, 1, 20),
   } satisfies Entry<number>,
   socketEventsPerSecond: {
     variable: 'SOCKET_EVENTS_PER_SECOND',
@@ -549,6 +661,81 @@ export const CONFIG_SCHEMA = {
     description: 'how long a blocked client address may not sign in at all',
     parse: integer('LOGIN_ADDRESS_BLOCK_SECONDS', 15 * 60, 1, 24 * 3600),
   } satisfies Entry<number>,
+  detectFailedLoginsAccount: {
+    variable: 'DETECT_FAILED_LOGINS_ACCOUNT',
+    description:
+      'failed sign-ins to one account (organization and member, or email digest) per window that raise failed_login_burst_account',
+    parse: detectionRule('DETECT_FAILED_LOGINS_ACCOUNT', { threshold: 5, windowSeconds: 300 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectFailedLoginsAddress: {
+    variable: 'DETECT_FAILED_LOGINS_ADDRESS',
+    description:
+      'failed sign-ins from one client address, across accounts, per window that raise failed_login_burst_address',
+    parse: detectionRule('DETECT_FAILED_LOGINS_ADDRESS', { threshold: 20, windowSeconds: 300 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectRefreshTokenReuse: {
+    variable: 'DETECT_REFRESH_TOKEN_REUSE',
+    description: 'reused refresh tokens of one session per window that raise refresh_token_reuse',
+    parse: detectionRule('DETECT_REFRESH_TOKEN_REUSE', { threshold: 1, windowSeconds: 3600 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectCrossTenantProbing: {
+    variable: 'DETECT_CROSS_TENANT_PROBING',
+    description:
+      '404 answers on routes with an id by one actor per window that raise cross_tenant_probing',
+    parse: detectionRule('DETECT_CROSS_TENANT_PROBING', { threshold: 20, windowSeconds: 300 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectApiKeyNewAddress: {
+    variable: 'DETECT_API_KEY_NEW_ADDRESS',
+    description:
+      'addresses new to one API key per window that raise api_key_new_address (its first address is its baseline)',
+    parse: detectionRule('DETECT_API_KEY_NEW_ADDRESS', { threshold: 1, windowSeconds: 86400 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectMassDeletion: {
+    variable: 'DETECT_MASS_DELETION',
+    description: 'successful DELETE requests by one actor per window that raise mass_deletion',
+    parse: detectionRule('DETECT_MASS_DELETION', { threshold: 50, windowSeconds: 300 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectMassExport: {
+    variable: 'DETECT_MASS_EXPORT',
+    description:
+      'successful reads of export and audit-listing routes by one actor per window that raise mass_export',
+    parse: detectionRule('DETECT_MASS_EXPORT', { threshold: 50, windowSeconds: 300 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectRateLimitEscalation: {
+    variable: 'DETECT_RATE_LIMIT_ESCALATION',
+    description: '429 answers to one client address per window that raise rate_limit_escalation',
+    parse: detectionRule('DETECT_RATE_LIMIT_ESCALATION', { threshold: 20, windowSeconds: 300 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  detectAdminPrivilegeChange: {
+    variable: 'DETECT_ADMIN_PRIVILEGE_CHANGE',
+    description:
+      "changes to admin rights or an admin's MFA, per member and kind, per window that raise admin_privilege_change",
+    parse: detectionRule('DETECT_ADMIN_PRIVILEGE_CHANGE', { threshold: 1, windowSeconds: 60 }),
+  } satisfies Entry<DetectionThreshold | null>,
+  incidentJoinWindowMinutes: {
+    variable: 'INCIDENT_JOIN_WINDOW_MINUTES',
+    description:
+      'an alert joins the unresolved incident of the same rule and subject whose last alert is at most this old; otherwise it opens a new one',
+    parse: integer('INCIDENT_JOIN_WINDOW_MINUTES', 24 * 60, 1, 30 * 24 * 60),
+  } satisfies Entry<number>,
+  incidentResponseMinutes: {
+    variable: 'INCIDENT_RESPONSE_MINUTES',
+    description:
+      'response deadline per severity, from the opening of an incident: low,medium,high,critical in minutes (0: immediately)',
+    parse: incidentResponseMinutes,
+  } satisfies Entry<AppConfig['incidentResponseMinutes']>,
+  incidentEscalationIntervalMinutes: {
+    variable: 'INCIDENT_ESCALATION_INTERVAL_MINUTES',
+    description:
+      'an overdue deadline escalates to level 1 when it passes and one level higher per further interval, up to level 3',
+    parse: integer('INCIDENT_ESCALATION_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
+  } satisfies Entry<number>,
+  incidentEscalationCheckSeconds: {
+    variable: 'INCIDENT_ESCALATION_CHECK_SECONDS',
+    description:
+      'how often each instance looks for overdue incidents (0: this instance never does; keep it on in at least one)',
+    parse: integer('INCIDENT_ESCALATION_CHECK_SECONDS', 60, 0, 3600),
+  } satisfies Entry<number>,
   metricsToken: {
     variable: 'METRICS_TOKEN',
     description: 'bearer token required by GET /metrics (unset: open, rely on network policy)',
@@ -587,6 +774,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     }
     if (config.benchUnsafeNullCipher) {
       throw new ConfigError('BENCH_UNSAFE_NULL_CIPHER', 'cannot be on in production');
+    }
+    if (config.benchUnsafeNoMessageAudit) {
+      throw new ConfigError('BENCH_UNSAFE_NO_MESSAGE_AUDIT', 'cannot be on in production');
     }
     if (config.demoSeed) {
       throw new ConfigError('DEMO_SEED', 'cannot be on in production');

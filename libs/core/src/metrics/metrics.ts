@@ -41,6 +41,41 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditAppendSeconds = new Histogram({
+    name: 'parley_audit_append_seconds',
+    help: 'time to append one audit entry (insert with its chain link), explicit entries only',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
+
+  readonly auditVerifySeconds = new Histogram({
+    name: 'parley_audit_verify_seconds',
+    help: "time to verify one organization's audit chain",
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveries = new Counter({
+    name: 'parley_webhook_deliveries_total',
+    help: 'webhook delivery attempts by outcome: delivered, retrying (will be tried again) or failed (gave up)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
+  readonly securityAlerts = new Counter({
+    name: 'parley_security_alerts_total',
+    help: 'security alerts raised by detection rules, by rule and severity',
+    labelNames: ['rule', 'severity'],
+    registers: [this.registry],
+  });
+
+  readonly rateLimitBlocks = new Counter({
+    name: 'parley_rate_limit_blocks_total',
+    help: 'HTTP requests refused with 429, by the limit that refused them',
+    labelNames: ['limit'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'parley_process_' });
   }

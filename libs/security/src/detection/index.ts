@@ -1,0 +1,5 @@
+export * from './detection-rules';
+export * from './detection-store';
+export * from './detection.module';
+export * from './detection.service';
+export * from './signals';
