@@ -9,6 +9,7 @@ import { AddFieldEncryption1764979200000 } from './1764979200000-AddFieldEncrypt
 import { AddAuditChain1765065600000 } from './1765065600000-AddAuditChain';
 import { AddWebhooks1765065800000 } from './1765065800000-AddWebhooks';
 import { AddIncidents1765065900000 } from './1765065900000-AddIncidents';
+import { DeferAuditChaining1765152000000 } from './1765152000000-DeferAuditChaining';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   AddAuditChain1765065600000,
   AddWebhooks1765065800000,
   AddIncidents1765065900000,
+  DeferAuditChaining1765152000000,
 ];

@@ -29,10 +29,7 @@ export const BENCH_AUDIT_ACTION = 'bench.audit_append';
 /** The action of the entries that top the chain up before it is verified. */
 export const BENCH_AUDIT_FILL_ACTION = 'bench.audit_fill';
 
-/**
- * Entries per transaction of the top-up: each row of one insert takes the chain head's row lock
- * again and leaves another version of it, so a much larger statement slows down.
- */
+/** Entries per transaction of the top-up; the server links them into the chain afterwards. */
 const FILL_BATCH = 1_000;
 
 export interface ChainVerifyResult {
@@ -71,8 +68,8 @@ export function noAuditDatabaseUrl(databaseUrl: string): string {
  * Concurrent audit writers, each its own pg client connected with the server's database URL as
  * the runtime role (`-c role=parley_app`), all appending to one organization's chain: one insert
  * per transaction, the organization set with set_config(..., true) in each, as
- * test/support/workers/audit-append.js does. The insert trigger then queues every writer on the
- * organization's chain head.
+ * test/support/workers/audit-append.js does. Inserts take no lock on the chain head; the server
+ * links them into the chain just after they commit (and verify links whatever is left).
  */
 export class AuditAppenders {
   /** Entries committed by all writers since open, warm-ups included. */

@@ -411,7 +411,7 @@ export async function runRewrap(server: BenchServer): Promise<RewrapResult> {
   const wallSeconds = (performance.now() - started) / 1000;
 
   const summary =
-    /Re-sealed (\d+) values in (\d+) organizations \((\d+) rows read, ([\d.]+) s\); (\d+) still under an old version\./.exec(
+    /Re-sealed (\d+) values in (\d+) organizations? \((\d+) rows read, ([\d.]+) s\); (\d+) still under an old version\./.exec(
       output,
     );
   if (result.code !== 0 || !summary) {

@@ -1319,7 +1319,7 @@ function printEncryption(figures: Figure[], encryption: EncryptionResults): void
         ? `${(1_000_000 / rewrap.valuesPerSecond).toFixed(0)} µs`
         : 'n/a',
       `${Number.isFinite(rewrap.valuesPerSecond) ? rewrap.valuesPerSecond : 'n/a'} values/s`,
-      `${rewrap.resealed} values in ${rewrap.organizations} organizations, ${rewrap.seconds} s`,
+      `${rewrap.resealed} values in ${rewrap.organizations} organization${rewrap.organizations === 1 ? '' : 's'}, ${rewrap.seconds} s`,
     ]);
   }
   if (rows.length > 1) {
@@ -1348,7 +1348,7 @@ function printAudit(
         formatQuantity(result.perSecond, 'appends/s'),
         formatQuantity(result.latency.p50Ms, 'ms'),
         formatQuantity(result.latency.p99Ms, 'ms'),
-        `${writers} pg client${writers === 1 ? '' : 's'} on one chain head, one entry per transaction`,
+        `${writers} pg client${writers === 1 ? '' : 's'} in one organization, one entry per transaction`,
       ]);
     }
   }

@@ -66,7 +66,7 @@ export class AuditEventEntity {
   @Column({ type: 'jsonb' })
   metadata: Record<string, unknown>;
 
-  // The chain: set by the database's insert trigger, never by the server.
+  // The chain: set by parley_audit_chain just after the entry commits, never by the server.
   @Classified('internal', { purpose: "The entry's place in its organization's hash chain." })
   @Column({ type: 'bigint', insert: false, update: false, transformer: bigintAsNumber })
   seq: number;
@@ -74,6 +74,19 @@ export class AuditEventEntity {
   @Classified('internal', { purpose: 'SHA-256 of the entry before, linking the chain.' })
   @Column({ name: 'prev_hash', type: 'bytea', insert: false, update: false, select: false })
   prevHash: Buffer;
+
+  @Classified('internal', {
+    purpose: 'The order entries were appended in, which the chain follows.',
+  })
+  @Column({
+    name: 'append_id',
+    type: 'bigint',
+    insert: false,
+    update: false,
+    select: false,
+    transformer: bigintAsNumber,
+  })
+  appendId: number;
 
   @Classified('internal', { purpose: 'SHA-256 of the previous hash and this entry.' })
   @Column({ type: 'bytea', insert: false, update: false, select: false })

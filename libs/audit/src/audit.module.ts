@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { AuditController } from './audit.controller';
 import { AuditChain } from './chain/audit-chain';
+import { AuditChainer } from './chain/audit-chainer';
 import { AuditChainController, AuditKeysController } from './chain/audit-chain.controller';
 import { AuditCheckpoints } from './chain/audit-checkpoints';
 import { AuditEventEntity } from './audit-event.entity';
@@ -13,7 +14,7 @@ import { AuditSubscriber } from './audit.subscriber';
 @Module({
   imports: [TypeOrmModule.forFeature([AuditEventEntity])],
   controllers: [AuditController, AuditChainController, AuditKeysController],
-  providers: [AuditService, AuditSubscriber, AuditChain, AuditCheckpoints],
-  exports: [AuditService, AuditChain, AuditCheckpoints],
+  providers: [AuditService, AuditSubscriber, AuditChain, AuditChainer, AuditCheckpoints],
+  exports: [AuditService, AuditChain, AuditChainer, AuditCheckpoints],
 })
 export class AuditModule {}

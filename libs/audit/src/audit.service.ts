@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 
 import { Actor, Clock, Metrics, RequestContext, redactClassified } from '@parley/core';
@@ -11,6 +11,7 @@ import {
   ExplicitAuditAction,
 } from './audit-action';
 import { AuditEventEntity } from './audit-event.entity';
+import { AuditChainer } from './chain/audit-chainer';
 
 export interface AuditEntryInput {
   organizationId: string;
@@ -44,7 +45,16 @@ export class AuditService {
     private readonly clock: Clock,
     private readonly transactions: TenantTransactions,
     private readonly metrics: Metrics,
+    @Optional() private readonly chainer?: AuditChainer,
   ) {}
+
+  /**
+   * Says an entry of the organization was inserted in the current transaction by SQL of the
+   * caller's own (the message path): it is linked into the chain once the transaction commits.
+   */
+  appended(organizationId: string): void {
+    this.transactions.afterCommit(() => this.chainer?.schedule(organizationId));
+  }
 
   /**
    * Calls `observer` with every entry written through `write` or `record`, after the transaction
@@ -79,6 +89,7 @@ export class AuditService {
     const started = process.hrtime.bigint();
     await manager.insert(AuditEventEntity, this.entry(input) as never);
     this.metrics.auditAppendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.appended(input.organizationId);
     this.notifyAfterCommit(input);
   }
 
@@ -112,7 +123,9 @@ export class AuditService {
    * The row an entry becomes, with actor, request id and address taken from the context; for
    * hot paths that write the entry in the same statement as the change it records.
    */
-  entry(input: AuditEntryInput): Omit<AuditEventEntity, 'id' | 'seq' | 'prevHash' | 'hash'> {
+  entry(
+    input: AuditEntryInput,
+  ): Omit<AuditEventEntity, 'id' | 'seq' | 'prevHash' | 'hash' | 'appendId'> {
     const actor = input.actor === undefined ? this.context.actor : input.actor;
 
     return {

@@ -6,3 +6,4 @@ export * from './audited.decorator';
 export * from './chain/audit-chain';
 export * from './chain/audit-checkpoints';
 export * from './chain/export-verify';
+export * from './chain/audit-chainer';

@@ -158,6 +158,9 @@ export class MessagesService {
       body,
       createdAt: new Date(row.created_at as Date).toISOString(),
     };
+    if (!this.skipAudit) {
+      this.audit.appended(organizationId);
+    }
     this.transactions.afterCommit(() => {
       this.metrics.messages.inc({ author_type: author.type });
       this.broadcaster.publish(message);

@@ -14,6 +14,7 @@ import { Metrics, RequestContext } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
 import { AuditChain, ChainVerification, toEntry } from './audit-chain';
+import { AuditChainer } from './audit-chainer';
 import { AuditCheckpoints, Checkpoint, CheckpointKeyView } from './audit-checkpoints';
 import { AuditExportQueryDto, AuditVerifyView, CheckpointListView } from './audit-chain.dto';
 
@@ -32,6 +33,7 @@ export class AuditChainController {
     private readonly transactions: TenantTransactions,
     private readonly context: RequestContext,
     private readonly metrics: Metrics,
+    private readonly chainer: AuditChainer,
   ) {}
 
   /**
@@ -95,6 +97,7 @@ export class AuditChainController {
     const lines: string[] = [];
     let last: { seq: number; hash: string } | undefined;
     await this.transactions.run(organizationId, async (manager) => {
+      await this.chainer.linkWith(manager, organizationId);
       let after = fromSeq - 1;
       while (after < toSeq) {
         const rows = await this.chain.page(

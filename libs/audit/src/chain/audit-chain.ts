@@ -5,6 +5,8 @@ import { EntityManager } from 'typeorm';
 
 import { TenantTransactions } from '@parley/database';
 
+import { AuditChainer } from './audit-chainer';
+
 /** The hash before an organization's first entry. */
 export const GENESIS_HASH = Buffer.alloc(32);
 
@@ -123,10 +125,18 @@ export class ChainWalker {
  */
 @Injectable()
 export class AuditChain {
-  constructor(private readonly transactions: TenantTransactions) {}
+  constructor(
+    private readonly transactions: TenantTransactions,
+    private readonly chainer: AuditChainer,
+  ) {}
 
+  /**
+   * Links what has committed so far, then walks the chain. Entries of a transaction still open
+   * (or committed after this started) are not yet part of it and are not counted.
+   */
   async verify(organizationId: string): Promise<ChainVerification> {
     return this.transactions.run(organizationId, async (manager) => {
+      await this.chainer.linkWith(manager, organizationId);
       const walker = new ChainWalker();
       let after = 0;
       for (;;) {
@@ -176,6 +186,7 @@ export class AuditChain {
 
   async head(organizationId: string): Promise<ChainHead | null> {
     return this.transactions.run(organizationId, async (manager) => {
+      await this.chainer.linkWith(manager, organizationId);
       const rows: { seq: string; hash: Buffer }[] = await manager.query(
         'select seq, hash from audit_chain_heads where organization_id = $1',
         [organizationId],
