@@ -59,6 +59,13 @@ export class DeferAuditChaining1765152000000 implements MigrationInterface {
       create trigger audit_events_no_delete before delete on audit_events
         for each row execute function audit_events_refuse_change()`);
 
+    // A key-encryption-key rotation re-seals the checkpoint signing keys (npm run keys:rotate-kek).
+    await queryRunner.query(
+      `grant update (private_key_sealed) on audit_checkpoint_keys to parley_app`,
+    );
+    await queryRunner.query(`
+      create trigger audit_checkpoints_no_truncate before truncate on audit_checkpoints
+        for each statement execute function audit_events_refuse_change()`);
     await queryRunner.query(`
       create function parley_audit_chain(p_organization uuid, p_limit integer) returns integer
         language plpgsql security definer set search_path = public, pg_temp
@@ -111,6 +118,10 @@ export class DeferAuditChaining1765152000000 implements MigrationInterface {
     )) as { id: string }[]) {
       await queryRunner.query('select parley_audit_chain($1, 2147483647)', [organization.id]);
     }
+    await queryRunner.query(`drop trigger audit_checkpoints_no_truncate on audit_checkpoints`);
+    await queryRunner.query(
+      `revoke update (private_key_sealed) on audit_checkpoint_keys from parley_app`,
+    );
     await queryRunner.query(`drop function parley_organizations_with_unchained_audit()`);
     await queryRunner.query(`drop function parley_audit_chain(uuid, integer)`);
     await queryRunner.query(`drop trigger audit_events_no_delete on audit_events`);

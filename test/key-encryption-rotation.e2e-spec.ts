@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 
+import { AuditCheckpoints } from '@parley/audit';
 import { SigningKeys } from '@parley/auth';
 import { KeyMaintenance, kekIdOf } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
@@ -84,6 +85,11 @@ describe('key-encryption-key rotation', () => {
     expect(sealedBefore[0].body).toMatch(/^pv1\./);
 
     expect(await wrappedUnder(running)).toEqual([kekIdOf(Buffer.from(KEK_A, 'base64'))]);
+    // An audit checkpoint, so its signing key exists, sealed under the same key.
+    const checkpoint = await running.api.post('/api/v1/audit/checkpoints', undefined, {
+      token: organization.admin.tokens.accessToken,
+    });
+    expect(checkpoint.status).toBe(201);
   });
 
   it('refuses to open anything when the old key is simply replaced', async () => {
@@ -112,8 +118,12 @@ describe('key-encryption-key rotation', () => {
     const rewrapped = await running.app.get(KeyMaintenance).rewrapUnderCurrentKek();
     const signingKeys = await running.app.get(SigningKeys).rewrapUnderCurrentKek();
 
+    const checkpointKeys = await running.app.get(AuditCheckpoints).rewrapUnderCurrentKek();
+
     expect(rewrapped).toBeGreaterThanOrEqual(3);
     expect(signingKeys).toBeGreaterThanOrEqual(1);
+    expect(checkpointKeys).toBe(1);
+    expect(await running.app.get(AuditCheckpoints).rewrapUnderCurrentKek()).toBe(0);
     expect(await wrappedUnder(running)).toEqual([kekIdOf(Buffer.from(KEK_B, 'base64'))]);
     expect(await running.app.get(KeyMaintenance).rewrapUnderCurrentKek()).toBe(0);
   });
@@ -124,6 +134,13 @@ describe('key-encryption-key rotation', () => {
 
     expect(contact.status).toBe(200);
     expect(contact.body).toMatchObject({ name: 'Rotating Kek', phone: '+1 555 0100' });
+    expect((await running.api.get('/.well-known/parley-audit-keys.json')).status).toBe(200);
+    const { token } = await readBack(running);
+    const signed = await running.api.post('/api/v1/audit/checkpoints', undefined, { token });
+    expect(signed.status).toBe(201);
+    // The chain and its checkpoints verify on the embedded database too.
+    const verified = await running.api.get('/api/v1/audit/verify', { token });
+    expect(verified.body).toMatchObject({ valid: true, checkpoints: { checked: 2 } });
     const sealedAfter = await asTenant(
       running,
       'select email as body from contacts where id = $1',

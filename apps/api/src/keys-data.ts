@@ -1,5 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 
+import { AuditCheckpoints } from '@parley/audit';
 import { SigningKeys } from '@parley/auth';
 import { ConfigError, loadConfig } from '@parley/core';
 import { KeyMaintenance } from '@parley/crypto';
@@ -43,7 +44,10 @@ async function main(argv: string[]): Promise<void> {
     if (command === 'rotate-kek') {
       const dataKeys = await maintenance.rewrapUnderCurrentKek();
       const signingKeys = await context.get(SigningKeys).rewrapUnderCurrentKek();
-      out(`Re-wrapped ${dataKeys} data key versions and ${signingKeys} signing keys.`);
+      const checkpointKeys = await context.get(AuditCheckpoints).rewrapUnderCurrentKek();
+      out(
+        `Re-wrapped ${dataKeys} data key versions, ${signingKeys} signing keys and ${checkpointKeys} audit checkpoint keys.`,
+      );
 
       return;
     }

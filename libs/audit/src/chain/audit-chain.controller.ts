@@ -138,7 +138,7 @@ export class AuditChainController {
       ? [
           JSON.stringify({
             type: 'checkpoint',
-            ...(await this.checkpoints.sign(organizationId, last.seq, last.hash, false)),
+            ...(await this.checkpoints.sign(organizationId, last.seq, last.hash)),
           }),
         ]
       : [];

@@ -121,7 +121,7 @@ export class ChainWalker {
 /**
  * Verification of an organization's chain as stored: every entry in order, recomputing each
  * hash from the canonical form the database renders for the row's current contents, then the
- * chain head the insert trigger keeps.
+ * chain head that parley_audit_chain keeps.
  */
 @Injectable()
 export class AuditChain {
@@ -163,7 +163,7 @@ export class AuditChain {
           reason: 'missing',
           detail: `the chain ends at ${lastSeq} but ${head.seq} entries were appended`,
         };
-      } else if (head && walker.last && !head.hash.equals(walker.last.hash)) {
+      } else if (head && walker.last && !Buffer.from(head.hash).equals(walker.last.hash)) {
         walker.broken = {
           seq: lastSeq,
           reason: 'altered',
@@ -193,7 +193,7 @@ export class AuditChain {
       );
 
       return rows[0] && Number(rows[0].seq) > 0
-        ? { seq: Number(rows[0].seq), hash: rows[0].hash.toString('hex') }
+        ? { seq: Number(rows[0].seq), hash: Buffer.from(rows[0].hash).toString('hex') }
         : null;
     });
   }
@@ -227,8 +227,9 @@ export class AuditChain {
 export function toEntry(row: ChainRow): ChainEntry {
   return {
     seq: Number(row.seq),
-    prevHash: row.prev_hash,
-    hash: row.hash,
+    // PGlite hands bytea back as a bare Uint8Array; Buffer gives equals() and hex.
+    prevHash: Buffer.from(row.prev_hash),
+    hash: Buffer.from(row.hash),
     canonical: row.canonical,
   };
 }

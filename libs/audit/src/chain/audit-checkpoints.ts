@@ -54,7 +54,8 @@ declareTable(
 declareTable(
   'audit_chain_heads',
   {
-    purpose: "The last entry of each organization's audit chain, kept by the insert trigger.",
+    purpose:
+      "The last linked entry of each organization's audit chain, kept by parley_audit_chain.",
     retention: 'While the organization exists.',
   },
   {
@@ -222,7 +223,9 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
     hash: string,
     publish = true,
   ): Promise<Checkpoint> {
-    const key = await this.signingKey();
+    // Through the organization's transaction: on the embedded database a second connection
+    // would wait for the one session that transaction holds.
+    const key = await this.transactions.run(organizationId, (manager) => this.signingKey(manager));
     const unsigned = {
       organizationId,
       seq,
@@ -269,11 +272,19 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /** Every checkpoint key, for verifiers. */
-  async publicKeys(): Promise<CheckpointKeyView[]> {
-    await this.signingKey();
-    const rows: KeyRow[] = await this.dataSource.query(
-      'select kid, public_key_pem, created_at from audit_checkpoint_keys order by created_at',
-    );
+  async publicKeys(
+    db: { query(sql: string, parameters?: unknown[]): Promise<unknown> } = this.dataSource,
+  ): Promise<CheckpointKeyView[]> {
+    const read = async () =>
+      (await db.query(
+        'select kid, public_key_pem, created_at from audit_checkpoint_keys order by created_at',
+      )) as KeyRow[];
+    let rows = await read();
+    if (rows.length === 0) {
+      // The first key is made on first use; the public halves never need the private ones.
+      await this.signingKey(db);
+      rows = await read();
+    }
 
     return rows.map((row) => {
       const jwk = createPublicKey(row.public_key_pem).export({ format: 'jwk' }) as {
@@ -292,9 +303,11 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
     });
   }
 
-  async publicKeyMap(): Promise<Map<string, KeyObject>> {
+  async publicKeyMap(
+    db: { query(sql: string, parameters?: unknown[]): Promise<unknown> } = this.dataSource,
+  ): Promise<Map<string, KeyObject>> {
     return new Map(
-      (await this.publicKeys()).map((key) => [key.kid, createPublicKey(key.publicKeyPem)]),
+      (await this.publicKeys(db)).map((key) => [key.kid, createPublicKey(key.publicKeyPem)]),
     );
   }
 
@@ -306,7 +319,9 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
     organizationId: string,
     checkpoints?: Checkpoint[],
   ): Promise<{ checked: number; failed?: { checkpoint: Checkpoint; reason: string } }> {
-    const keys = await this.publicKeyMap();
+    const keys = await this.transactions.run(organizationId, (manager) =>
+      this.publicKeyMap(manager),
+    );
     const list = checkpoints ?? (await this.list(organizationId));
     let checked = 0;
     for (const checkpoint of list) {
@@ -332,14 +347,44 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
     return { checked };
   }
 
-  private async signingKey(): Promise<{ kid: string; privateKey: KeyObject }> {
+  /**
+   * After a key-encryption-key rotation: re-seals every checkpoint signing key under the current
+   * key-encryption key, so the previous one can be retired. Returns how many.
+   */
+  async rewrapUnderCurrentKek(): Promise<number> {
+    const current = this.kek.currentKekId();
+
+    return this.dataSource.transaction(async (manager) => {
+      const rows: KeyRow[] = await manager.query(
+        'select kid, private_key_sealed from audit_checkpoint_keys for update',
+      );
+      let rewrapped = 0;
+      for (const row of rows) {
+        if (this.kek.wrappedUnder(row.private_key_sealed) === current) {
+          continue;
+        }
+        const context = `audit_checkpoint_key:${row.kid}`;
+        await manager.query(
+          'update audit_checkpoint_keys set private_key_sealed = $2 where kid = $1',
+          [row.kid, this.kek.seal(this.kek.open(row.private_key_sealed, context), context)],
+        );
+        rewrapped += 1;
+      }
+
+      return rewrapped;
+    });
+  }
+
+  private async signingKey(
+    db: { query(sql: string, parameters?: unknown[]): Promise<unknown> } = this.dataSource,
+  ): Promise<{ kid: string; privateKey: KeyObject }> {
     if (this.signing) {
       return this.signing;
     }
-    const rows: KeyRow[] = await this.dataSource.query(
+    const rows = (await db.query(
       `select kid, public_key_pem, private_key_sealed, created_at from audit_checkpoint_keys
         order by created_at desc limit 1`,
-    );
+    )) as KeyRow[];
     if (rows[0]) {
       const pem = this.kek.open(rows[0].private_key_sealed, `audit_checkpoint_key:${rows[0].kid}`);
       this.signing = { kid: rows[0].kid, privateKey: createPrivateKey(pem.toString('utf8')) };
@@ -354,17 +399,17 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
       .subarray(0, 16)
       .toString('base64url');
     const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    await this.dataSource.query(
+    await db.query(
       `insert into audit_checkpoint_keys (kid, algorithm, public_key_pem, private_key_sealed)
        values ($1, 'Ed25519', $2, $3) on conflict (kid) do nothing`,
       [kid, publicPem, this.kek.seal(Buffer.from(privatePem), `audit_checkpoint_key:${kid}`)],
     );
     // Another instance may have created one first: use whichever is newest.
     this.signing = undefined;
-    const again: KeyRow[] = await this.dataSource.query(
+    const again = (await db.query(
       `select kid, public_key_pem, private_key_sealed, created_at from audit_checkpoint_keys
         order by created_at desc limit 1`,
-    );
+    )) as KeyRow[];
     const pem = this.kek.open(again[0].private_key_sealed, `audit_checkpoint_key:${again[0].kid}`);
     this.signing = { kid: again[0].kid, privateKey: createPrivateKey(pem.toString('utf8')) };
 
@@ -376,9 +421,9 @@ function toCheckpoint(row: CheckpointRow): Checkpoint {
   return {
     organizationId: row.organization_id,
     seq: Number(row.seq),
-    hash: row.hash.toString('hex'),
+    hash: Buffer.from(row.hash).toString('hex'),
     signedAt: new Date(row.signed_at).toISOString(),
     kid: row.kid,
-    signature: row.signature.toString('base64url'),
+    signature: Buffer.from(row.signature).toString('base64url'),
   };
 }

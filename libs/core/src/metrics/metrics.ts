@@ -43,7 +43,7 @@ export class Metrics {
 
   readonly auditAppendSeconds = new Histogram({
     name: 'parley_audit_append_seconds',
-    help: 'time to append one audit entry (insert with its chain link), explicit entries only',
+    help: 'time to insert one audit entry written through AuditService (linking into the chain happens after commit)',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [this.registry],
   });
