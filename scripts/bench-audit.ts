@@ -1,27 +1,16 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { Client } from 'pg';
 
-import type { BenchServer, ServerStop } from './bench-encryption';
-import { callApi, describeResponse, findUpwards, isRecord, sleep } from './client-kit';
+import { BenchServer, launchParleyServer } from './bench-encryption';
+import { callApi, describeResponse, isRecord } from './client-kit';
 
 // The audit part of scripts/bench.ts: audit appends written straight into the bench database
 // the way the server writes them (the runtime role, the organization set in the transaction,
 // one entry per transaction), the verification of the chain they leave through the API, and the
 // Parley server that stores messages without their audit entries (BENCH_UNSAFE_NO_MESSAGE_AUDIT).
 
-const SERVER_START_TIMEOUT_MS = 60_000;
-
-const SERVER_STOP_TIMEOUT_MS = 10_000;
-
 const VERIFY_TIMEOUT_MS = 120_000;
-
-const OUTPUT_TAIL_CHARS = 4_000;
 
 /** The action of the bench's entries; the chain does not care what an entry says. */
 export const BENCH_AUDIT_ACTION = 'bench.audit_append';
@@ -41,15 +30,6 @@ export interface ChainVerifyResult {
   /** The request's wall time in the bench process, response body read. */
   seconds: number;
   entriesPerSecond: number;
-}
-
-const spawned = new Set<ChildProcess>();
-
-/** Kills whatever this module started and has not stopped yet (the bench's last resort). */
-export function killAuditProcesses(): void {
-  for (const child of spawned) {
-    child.kill('SIGKILL');
-  }
 }
 
 /**
@@ -245,139 +225,15 @@ export async function startVariantServer(options: {
   databaseUrl: string;
   extra: Record<string, string>;
 }): Promise<BenchServer> {
-  const distRoot = dirname(__dirname);
-  const mainPath = join(distRoot, 'apps', 'api', 'src', 'main.js');
-  const projectRoot = dirname(findUpwards(__dirname, 'package.json'));
-  const port = await findFreePort();
-  const dataDir = mkdtempSync(join(tmpdir(), `parley-bench-${options.name}-`));
-  const environment: NodeJS.ProcessEnv = {
-    ...options.like.environment,
-    DATABASE_URL: options.databaseUrl,
-    PORT: String(port),
-    PARLEY_DATA_DIR: dataDir,
-    ...options.extra,
-  };
-  const url = `http://127.0.0.1:${port}`;
-
-  const child = spawn(process.execPath, [mainPath], {
-    cwd: projectRoot,
-    env: environment,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  spawned.add(child);
-  const stdout = captureTail(child.stdout);
-  const stderr = captureTail(child.stderr);
-  let spawnError: Error | undefined;
-  const exited = new Promise<ServerStop>((resolve) => {
-    child.once('exit', (exitCode, signal) => {
-      spawned.delete(child);
-      resolve({ exitCode, signal, forced: false });
-    });
-    child.once('error', (error) => {
-      spawnError = error;
-      spawned.delete(child);
-      resolve({ exitCode: null, signal: null, forced: false });
-    });
-  });
-
-  let stopping: Promise<ServerStop> | undefined;
-  const stop = (): Promise<ServerStop> => {
-    stopping ??= (async () => {
-      let forced = false;
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          forced = true;
-          child.kill('SIGKILL');
-        }, SERVER_STOP_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-
-      return { ...(await exited), forced };
-    })();
-
-    return stopping;
-  };
-
-  const describeFailure = (reason: string) => {
-    const tail = stderr().trim() || stdout().trim() || '(it printed nothing)';
-
-    return new Error(
-      `the ${options.name} Parley server (${mainPath}, port ${port}) ${reason}; ` +
-        `the end of its output:\n${indent(tail)}`,
-    );
-  };
-
-  const deadline = performance.now() + SERVER_START_TIMEOUT_MS;
-  for (;;) {
-    if (spawnError) {
-      await stop();
-      throw describeFailure(`could not be started: ${spawnError.message}`);
-    }
-    if (child.exitCode !== null || child.signalCode !== null) {
-      const how = await exited;
-      await stop();
-      throw describeFailure(
-        `exited with ${how.signal ? `signal ${how.signal}` : `code ${how.exitCode}`} before it was ready`,
-      );
-    }
-    if (await isReady(url)) {
-      break;
-    }
-    if (performance.now() > deadline) {
-      await stop();
-      throw describeFailure(`was not ready within ${SERVER_START_TIMEOUT_MS / 1000} s`);
-    }
-    await sleep(200);
-  }
-
-  return {
+  return launchParleyServer({
     name: options.name,
-    url,
     databaseUrl: options.databaseUrl,
     nullCipher: options.like.nullCipher,
-    environment,
-    stop,
-  };
-}
-
-async function isReady(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-    await response.arrayBuffer();
-
-    return response.status === 200;
-  } catch {
-    return false;
-  }
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as AddressInfo).port;
-      probe.close(() => resolve(port));
-    });
+    environment: (local) => ({
+      ...options.like.environment,
+      DATABASE_URL: options.databaseUrl,
+      ...local,
+      ...options.extra,
+    }),
   });
-}
-
-function captureTail(stream: NodeJS.ReadableStream): () => string {
-  let tail = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    tail = (tail + chunk).slice(-OUTPUT_TAIL_CHARS);
-  });
-
-  return () => tail;
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => `    ${line}`)
-    .join('\n');
 }

@@ -271,15 +271,31 @@ export async function startParleyServer(options: {
   databaseUrl: string;
   nullCipher: boolean;
 }): Promise<BenchServer> {
+  return launchParleyServer({
+    name: options.name,
+    databaseUrl: options.databaseUrl,
+    nullCipher: options.nullCipher,
+    environment: (local) => serverEnvironment(options.databaseUrl, options.nullCipher, local),
+  });
+}
+
+/**
+ * Spawns dist/apps/api/src/main.js with `environment(local)`, where `local` holds the port and
+ * the data folder chosen here, and waits until GET /health/ready answers 200; a server that
+ * exits, cannot start or is not ready in time is an error that quotes the end of its output.
+ */
+export async function launchParleyServer(options: {
+  name: string;
+  databaseUrl: string;
+  nullCipher: boolean;
+  environment: (local: { PORT: string; PARLEY_DATA_DIR: string }) => NodeJS.ProcessEnv;
+}): Promise<BenchServer> {
   const distRoot = dirname(__dirname);
   const mainPath = join(distRoot, 'apps', 'api', 'src', 'main.js');
   const projectRoot = dirname(findUpwards(__dirname, 'package.json'));
   const port = await findFreePort();
   const dataDir = mkdtempSync(join(tmpdir(), `parley-bench-${options.name}-`));
-  const environment = serverEnvironment(options.databaseUrl, options.nullCipher, {
-    PORT: String(port),
-    PARLEY_DATA_DIR: dataDir,
-  });
+  const environment = options.environment({ PORT: String(port), PARLEY_DATA_DIR: dataDir });
   const url = `http://127.0.0.1:${port}`;
 
   const child = spawn(process.execPath, [mainPath], {

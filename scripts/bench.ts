@@ -12,7 +12,6 @@ import {
   AuditAppenders,
   BENCH_AUDIT_ACTION,
   ChainVerifyResult,
-  killAuditProcesses,
   noAuditDatabaseUrl,
   startVariantServer,
   timeChainVerification,
@@ -226,7 +225,6 @@ async function main(): Promise<number> {
     console.error(`bench: still running after ${budgetMs / 1000} s, giving up`);
     runningBaseline?.kill('SIGKILL');
     killSpawnedProcesses();
-    killAuditProcesses();
     process.exit(1);
   }, budgetMs);
   watchdog.unref();
@@ -1556,7 +1554,6 @@ main().then(
       await stopBaseline(runningBaseline);
     }
     killSpawnedProcesses();
-    killAuditProcesses();
     process.exit(1);
   },
 );

@@ -1,42 +1,11 @@
-import { Controller, Get, HttpStatus, Query } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { Brackets } from 'typeorm';
 
 import { Policy } from '@parley/authz';
-import { CommonErrorCode, ProblemException } from '@parley/core';
-import { TenantTransactions } from '@parley/database';
+import { TenantTransactions, newestFirstPage } from '@parley/database';
 
 import { AuditEventPage, AuditEventView, AuditQueryDto } from './audit.dto';
 import { AuditEventEntity } from './audit-event.entity';
-
-interface Cursor {
-  at: string;
-  id: string;
-}
-
-function encodeCursor(event: AuditEventEntity): string {
-  return Buffer.from(JSON.stringify({ at: event.occurredAt.toISOString(), id: event.id })).toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string): Cursor {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
-    if (
-      typeof value.at === 'string' &&
-      !Number.isNaN(Date.parse(value.at)) &&
-      /^[0-9a-f-]{36}$/.test(value.id)
-    ) {
-      return value;
-    }
-  } catch {
-    // falls through to the refusal below
-  }
-  throw new ProblemException(HttpStatus.BAD_REQUEST, CommonErrorCode.ValidationFailed, {
-    detail: 'cursor is not valid',
-  });
-}
 
 function toView(event: AuditEventEntity): AuditEventView {
   return {
@@ -67,11 +36,7 @@ export class AuditController {
   @ApiOkResponse({ type: AuditEventPage })
   async list(@Query() query: AuditQueryDto): Promise<AuditEventPage> {
     const limit = query.limit ?? 100;
-    const builder = this.transactions.manager
-      .createQueryBuilder(AuditEventEntity, 'event')
-      .orderBy('event.occurredAt', 'DESC')
-      .addOrderBy('event.id', 'DESC')
-      .limit(limit + 1);
+    const builder = this.transactions.manager.createQueryBuilder(AuditEventEntity, 'event');
     if (query.from) {
       builder.andWhere('event.occurredAt >= :from', { from: new Date(query.from) });
     }
@@ -87,24 +52,16 @@ export class AuditController {
     if (query.elevation) {
       builder.andWhere('event.elevationId = :elevation', { elevation: query.elevation });
     }
-    if (query.cursor) {
-      const cursor = decodeCursor(query.cursor);
-      builder.andWhere(
-        new Brackets((where) => {
-          where
-            .where('event.occurredAt < :cursorAt', { cursorAt: new Date(cursor.at) })
-            .orWhere('(event.occurredAt = :cursorAt and event.id < :cursorId)', {
-              cursorId: cursor.id,
-            });
-        }),
-      );
-    }
-    const rows = await builder.getMany();
-    const page = rows.slice(0, limit);
+    const page = await newestFirstPage(builder, {
+      alias: 'event',
+      timeProperty: 'occurredAt',
+      limit,
+      cursor: query.cursor,
+    });
 
     return {
-      items: page.map(toView),
-      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null,
+      items: page.rows.map(toView),
+      nextCursor: page.nextCursor,
     };
   }
 }

@@ -12,3 +12,4 @@ export * from './logging/safe-error';
 export * from './logging/redaction';
 export * from './sessions/session-terminator';
 export * from './classification/classification';
+export * from './time/repeating-job';

@@ -6,3 +6,4 @@ export * from './embedded-pool';
 export * from './tenant-transaction.adapter';
 export * from './tenant-transactions';
 export * from './tenant-transaction.interceptor';
+export * from './newest-first-page';

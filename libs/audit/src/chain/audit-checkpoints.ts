@@ -18,7 +18,15 @@ import {
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-import { APP_CONFIG, AppConfig, Clock, ProblemException, declareTable } from '@parley/core';
+import {
+  APP_CONFIG,
+  AppConfig,
+  Clock,
+  ProblemException,
+  declareTable,
+  RepeatingJob,
+  repeatEvery,
+} from '@parley/core';
 import { KeyEncryptionKey } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
@@ -151,8 +159,7 @@ const FIRST_RUN_DELAY_MS = 60_000;
 export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('AuditCheckpoints');
   private signing: { kid: string; privateKey: KeyObject } | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private job: RepeatingJob | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -168,22 +175,16 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnApplicationSh
     if (minutes === 0) {
       return;
     }
-    const schedule = (delay: number) => {
-      this.timer = setTimeout(() => {
-        this.running = this.checkpointAll()
-          .catch((error: unknown) =>
-            this.logger.error({ err: error }, 'scheduled audit checkpoints failed'),
-          )
-          .finally(() => schedule(minutes * 60_000));
-      }, delay);
-      this.timer.unref();
-    };
-    schedule(FIRST_RUN_DELAY_MS);
+    this.job = repeatEvery({
+      firstDelayMs: FIRST_RUN_DELAY_MS,
+      intervalMs: minutes * 60_000,
+      work: () => this.checkpointAll(),
+      onError: (error) => this.logger.error({ err: error }, 'scheduled audit checkpoints failed'),
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.job?.stop();
   }
 
   /** Signs the head of every organization whose chain grew since its last checkpoint. */

@@ -7,7 +7,15 @@ import {
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-import { APP_CONFIG, AppConfig, Clock, fieldMarksOf, isProtectedClass } from '@parley/core';
+import {
+  APP_CONFIG,
+  AppConfig,
+  Clock,
+  fieldMarksOf,
+  isProtectedClass,
+  RepeatingJob,
+  repeatEvery,
+} from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
 import { SealedValueError } from '../aead';
@@ -63,8 +71,7 @@ const RETIRE_MARGIN_SECONDS = 5;
 @Injectable()
 export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(KeyMaintenance.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private job: RepeatingJob | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -79,22 +86,16 @@ export class KeyMaintenance implements OnApplicationBootstrap, OnApplicationShut
     if (this.config.dataKeyRotationDays === 0) {
       return;
     }
-    const schedule = (delay: number) => {
-      this.timer = setTimeout(() => {
-        this.running = this.scheduled()
-          .catch((error: unknown) =>
-            this.logger.error({ err: error }, 'scheduled key maintenance failed'),
-          )
-          .finally(() => schedule(INTERVAL_MS));
-      }, delay);
-      this.timer.unref();
-    };
-    schedule(FIRST_RUN_DELAY_MS);
+    this.job = repeatEvery({
+      firstDelayMs: FIRST_RUN_DELAY_MS,
+      intervalMs: INTERVAL_MS,
+      work: () => this.scheduled(),
+      onError: (error) => this.logger.error({ err: error }, 'scheduled key maintenance failed'),
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.job?.stop();
   }
 
   /** Every table with sealed columns, from the classification marks of the entities. */

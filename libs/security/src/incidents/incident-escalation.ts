@@ -8,7 +8,16 @@ import {
 import { DataSource, EntityManager } from 'typeorm';
 
 import { AuditService } from '@parley/audit';
-import { APP_CONFIG, Actor, AppConfig, Clock, RequestContext, safeError } from '@parley/core';
+import {
+  APP_CONFIG,
+  Actor,
+  AppConfig,
+  Clock,
+  RequestContext,
+  safeError,
+  RepeatingJob,
+  repeatEvery,
+} from '@parley/core';
 import { TenantTransactions } from '@parley/database';
 
 import { Alerts } from '../alerts/alerts.service';
@@ -70,8 +79,7 @@ const DEADLINES: Record<
 @Injectable()
 export class IncidentEscalation implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(IncidentEscalation.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private job: RepeatingJob | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -88,24 +96,17 @@ export class IncidentEscalation implements OnApplicationBootstrap, OnApplication
     if (seconds === 0) {
       return;
     }
-    this.timer = setInterval(() => {
-      if (this.running) {
-        return;
-      }
-      this.running = this.run()
-        .catch((error: unknown) =>
-          this.logger.error({ error: safeError(error) }, 'incident escalation check failed'),
-        )
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, seconds * 1000);
-    this.timer.unref();
+    this.job = repeatEvery({
+      firstDelayMs: seconds * 1000,
+      intervalMs: seconds * 1000,
+      work: () => this.run(),
+      onError: (error) =>
+        this.logger.error({ error: safeError(error) }, 'incident escalation check failed'),
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.job?.stop();
   }
 
   /** One pass over the given organizations (every organization by default), at the clock's now. */

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { Brackets } from 'typeorm';
 
 import { AuditService } from '@parley/audit';
 import {
@@ -9,13 +8,11 @@ import {
   Actor,
   AppConfig,
   Clock,
-  CommonErrorCode,
   ForbiddenProblem,
   NotFoundProblem,
-  ProblemException,
   RequestContext,
 } from '@parley/core';
-import { TenantTransactions } from '@parley/database';
+import { TenantTransactions, newestFirstPage } from '@parley/database';
 
 import { IncidentNoteEntity } from './incident-note.entity';
 import { regulatorDueAt, responseDueAt, transitionOf, nextStatusOf } from './incident-rules';
@@ -60,37 +57,8 @@ const SUMMARY_COLUMNS: (keyof IncidentEntity)[] = [
 
 type MemberActor = Extract<Actor, { type: 'user' }>;
 
-interface Cursor {
-  at: string;
-  id: string;
-}
-
 function iso(value: Date | null | undefined): string | null {
   return value ? new Date(value).toISOString() : null;
-}
-
-function encodeCursor(incident: IncidentEntity): string {
-  return Buffer.from(
-    JSON.stringify({ at: incident.openedAt.toISOString(), id: incident.id }),
-  ).toString('base64url');
-}
-
-function decodeCursor(cursor: string): Cursor {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
-    if (
-      typeof value.at === 'string' &&
-      !Number.isNaN(Date.parse(value.at)) &&
-      /^[0-9a-f-]{36}$/.test(value.id)
-    ) {
-      return value;
-    }
-  } catch {
-    // falls through to the refusal below
-  }
-  throw new ProblemException(HttpStatus.BAD_REQUEST, CommonErrorCode.ValidationFailed, {
-    detail: 'cursor is not valid',
-  });
 }
 
 /**
@@ -113,34 +81,23 @@ export class IncidentsService {
     const limit = query.limit ?? 50;
     const builder = this.transactions.manager
       .createQueryBuilder(IncidentEntity, 'incident')
-      .select(SUMMARY_COLUMNS.map((column) => `incident.${column}`))
-      .orderBy('incident.openedAt', 'DESC')
-      .addOrderBy('incident.id', 'DESC')
-      .limit(limit + 1);
+      .select(SUMMARY_COLUMNS.map((column) => `incident.${column}`));
     if (query.status) {
       builder.andWhere('incident.status = :status', { status: query.status });
     }
     if (query.severity) {
       builder.andWhere('incident.severity = :severity', { severity: query.severity });
     }
-    if (query.cursor) {
-      const cursor = decodeCursor(query.cursor);
-      builder.andWhere(
-        new Brackets((where) => {
-          where
-            .where('incident.openedAt < :cursorAt', { cursorAt: new Date(cursor.at) })
-            .orWhere('(incident.openedAt = :cursorAt and incident.id < :cursorId)', {
-              cursorId: cursor.id,
-            });
-        }),
-      );
-    }
-    const rows = await builder.getMany();
-    const page = rows.slice(0, limit);
+    const page = await newestFirstPage(builder, {
+      alias: 'incident',
+      timeProperty: 'openedAt',
+      limit,
+      cursor: query.cursor,
+    });
 
     return {
-      items: page.map((incident) => this.summaryOf(incident)),
-      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null,
+      items: page.rows.map((incident) => this.summaryOf(incident)),
+      nextCursor: page.nextCursor,
     };
   }
 
