@@ -7,6 +7,7 @@ import { Client } from 'pg';
 
 import { Checkpoint, verifyExport } from '@parley/audit';
 import { TenantTransactions } from '@parley/database';
+import { Alerts, SecurityAlert } from '@parley/security';
 
 import {
   MembersByRole,
@@ -30,10 +31,18 @@ describe('the tamper-evident audit chain', () => {
   let server: TestServer;
   let owner: Client;
 
+  const raised: SecurityAlert[] = [];
+
   beforeAll(async () => {
     server = await startServer();
     owner = new Client({ connectionString: testDatabaseUrl() });
     await owner.connect();
+    server.app.get(Alerts).addListener({
+      name: 'test recorder',
+      onAlert: async (alert) => {
+        raised.push(alert);
+      },
+    });
   });
 
   afterAll(async () => {
@@ -150,6 +159,16 @@ describe('the tamper-evident audit chain', () => {
       entries: 4,
       broken: { seq: 5, reason: 'altered' },
     });
+    // The break is an alert of its own, for the organization, at the highest severity.
+    const alerts = server.app.get(Alerts);
+    await alerts.whenDispatched();
+    expect(raised.filter((alert) => alert.organizationId === organization.id)).toEqual([
+      expect.objectContaining({
+        rule: 'audit_chain_broken',
+        severity: 'critical',
+        details: { seq: 5, reason: 'altered' },
+      }),
+    ]);
   });
 
   it('finds an entry deleted as the owner at exactly its sequence number', async () => {

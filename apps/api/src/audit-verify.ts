@@ -82,12 +82,15 @@ async function main(argv: string[]): Promise<number> {
         ? {
             broken: {
               seq: failed.checkpoint.seq,
-              reason: 'rewritten',
+              reason: 'rewritten' as const,
               detail: `checkpoint signed at ${failed.checkpoint.signedAt}: ${failed.reason}`,
             },
           }
         : {}),
     };
+    if (result.broken) {
+      context.get(AuditChain).reportBroken(organizationId, result.broken);
+    }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 
     return result.valid ? 0 : 1;

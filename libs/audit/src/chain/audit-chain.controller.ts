@@ -59,6 +59,10 @@ export class AuditChainController {
       };
     }
 
+    if (view.broken) {
+      this.chain.reportBroken(organizationId, view.broken);
+    }
+
     return view;
   }
 

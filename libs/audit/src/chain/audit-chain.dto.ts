@@ -2,6 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
+import type { ChainBreak } from './audit-chain';
+
 const toInteger = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value;
 
@@ -30,7 +32,7 @@ export class ChainHeadView {
 
 export class ChainBreakView {
   @ApiProperty({ description: 'the first entry that fails' }) seq: number;
-  @ApiProperty({ enum: ['missing', 'out_of_order', 'altered', 'rewritten'] }) reason: string;
+  @ApiProperty({ enum: ['missing', 'out_of_order', 'altered', 'rewritten'] }) reason: ChainBreak;
   @ApiProperty() detail: string;
 }
 

@@ -22,6 +22,12 @@ export type ChainBreak =
   /** The chain no longer matches a signed checkpoint (rewritten after it was signed). */
   | 'rewritten';
 
+/** Told of every verification that found the chain broken (detection raises an alert). */
+export type ChainBreakListener = (
+  organizationId: string,
+  broken: NonNullable<ChainVerification['broken']>,
+) => void;
+
 export interface ChainHead {
   seq: number;
   hash: string;
@@ -125,10 +131,24 @@ export class ChainWalker {
  */
 @Injectable()
 export class AuditChain {
+  private readonly breakListeners: ChainBreakListener[] = [];
+
   constructor(
     private readonly transactions: TenantTransactions,
     private readonly chainer: AuditChainer,
   ) {}
+
+  /** Calls `listener` with each break a verification finds (by the server or the CLI). */
+  onBroken(listener: ChainBreakListener): void {
+    this.breakListeners.push(listener);
+  }
+
+  /** Tells the listeners of a break, including one found against a checkpoint. */
+  reportBroken(organizationId: string, broken: NonNullable<ChainVerification['broken']>): void {
+    for (const listener of this.breakListeners) {
+      listener(organizationId, broken);
+    }
+  }
 
   /**
    * Links what has committed so far, then walks the chain. Entries of a transaction still open
