@@ -89,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
         : {}),
     };
     if (result.broken) {
+      // Known shortcoming: this process exits right after, so the alert is logged and counted
+      // but its webhook deliveries and incident may not be written; a server's verify writes them.
       context.get(AuditChain).reportBroken(organizationId, result.broken);
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
