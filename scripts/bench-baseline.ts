@@ -3,8 +3,10 @@ import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 
 import Fastify from 'fastify';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import { Server } from 'socket.io';
+
+import { ensureDatabase } from './bench-database';
 
 // The "limit" servers of scripts/bench.ts, run as its child process so that they do not share
 // an event loop with the load generator: a bare Socket.IO server on /chat whose message:send
@@ -47,35 +49,6 @@ function readSettings(): BaselineSettings {
     readRows,
     readSeedText: process.env.BENCH_READ_SEED_TEXT ?? 'Seeded message for the read benchmark',
   };
-}
-
-async function ensureDatabase(databaseUrl: string): Promise<void> {
-  const target = new URL(databaseUrl);
-  const databaseName = decodeURIComponent(target.pathname.replace(/^\//, ''));
-  if (!/^[A-Za-z0-9_-]+$/.test(databaseName)) {
-    throw new Error(`refusing to create a database named "${databaseName}"`);
-  }
-
-  const maintenance = new URL(databaseUrl);
-  maintenance.pathname = '/postgres';
-  const client = new Client({ connectionString: maintenance.toString() });
-  await client.connect();
-
-  try {
-    const existing = await client.query('select 1 from pg_database where datname = $1', [
-      databaseName,
-    ]);
-    if (existing.rowCount === 0) {
-      await client.query(`create database "${databaseName}"`);
-    }
-  } catch (error) {
-    // Two runs starting at once may both try to create it; the loser finds it there.
-    if (!(error instanceof Error && 'code' in error && error.code === '42P04')) {
-      throw error;
-    }
-  } finally {
-    await client.end();
-  }
 }
 
 async function prepareTable(pool: Pool, settings: BaselineSettings): Promise<string> {

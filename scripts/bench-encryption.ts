@@ -6,8 +6,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { Client } from 'pg';
-
 // The bench reaches the server's own code through the path aliases, which `nest build` rewrites
 // into relative requires of dist/libs/*: these are the primitives FieldCipher seals with.
 import { CONFIG_SCHEMA } from '@parley/core';
@@ -217,35 +215,6 @@ function timeOperation(operation: string, bytes: number, run: () => string): Sea
     operationsPerSecond: Math.round(perSecond),
     runs: runs.map((value) => Math.round(value)),
   };
-}
-
-/** Creates the database if it is missing, the same way scripts/bench-baseline.ts does. */
-export async function ensureDatabase(databaseUrl: string): Promise<void> {
-  const target = new URL(databaseUrl);
-  const databaseName = decodeURIComponent(target.pathname.replace(/^\//, ''));
-  if (!/^[A-Za-z0-9_-]+$/.test(databaseName)) {
-    throw new Error(`refusing to create a database named "${databaseName}"`);
-  }
-
-  const maintenance = new URL(databaseUrl);
-  maintenance.pathname = '/postgres';
-  const client = new Client({ connectionString: maintenance.toString() });
-  await client.connect();
-
-  try {
-    const existing = await client.query('select 1 from pg_database where datname = $1', [
-      databaseName,
-    ]);
-    if (existing.rowCount === 0) {
-      await client.query(`create database "${databaseName}"`);
-    }
-  } catch (error) {
-    if (!(error instanceof Error && 'code' in error && error.code === '42P04')) {
-      throw error;
-    }
-  } finally {
-    await client.end();
-  }
 }
 
 /**

@@ -19,7 +19,6 @@ import {
 import type { BaselineReady } from './bench-baseline';
 import {
   BenchServer,
-  ensureDatabase,
   killSpawnedProcesses,
   measureSealing,
   nullCipherDatabaseUrl,
@@ -30,6 +29,7 @@ import {
   ServerStop,
   startParleyServer,
 } from './bench-encryption';
+import { ensureDatabase } from './bench-database';
 import {
   ApiCallError,
   ApiRequest,

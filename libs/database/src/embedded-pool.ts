@@ -99,7 +99,12 @@ export class EmbeddedSession {
   static async open(dataDir: string): Promise<EmbeddedSession> {
     const db = await PGlite.create({
       dataDir,
-      parsers: { [types.INT8]: (value: string) => value },
+      // As node-postgres hands them over: bigint as text, bytea as a Buffer (PGlite's own
+      // Uint8Array has no equals() and no hex, so code written for PostgreSQL would misread it).
+      parsers: {
+        [types.INT8]: (value: string) => value,
+        [types.BYTEA]: (value: string) => Buffer.from(value.slice(2), 'hex'),
+      },
     });
 
     return new EmbeddedSession(db);

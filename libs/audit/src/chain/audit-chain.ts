@@ -183,7 +183,7 @@ export class AuditChain {
           reason: 'missing',
           detail: `the chain ends at ${lastSeq} but ${head.seq} entries were appended`,
         };
-      } else if (head && walker.last && !Buffer.from(head.hash).equals(walker.last.hash)) {
+      } else if (head && walker.last && !head.hash.equals(walker.last.hash)) {
         walker.broken = {
           seq: lastSeq,
           reason: 'altered',
@@ -213,7 +213,7 @@ export class AuditChain {
       );
 
       return rows[0] && Number(rows[0].seq) > 0
-        ? { seq: Number(rows[0].seq), hash: Buffer.from(rows[0].hash).toString('hex') }
+        ? { seq: Number(rows[0].seq), hash: rows[0].hash.toString('hex') }
         : null;
     });
   }
@@ -247,9 +247,8 @@ export class AuditChain {
 export function toEntry(row: ChainRow): ChainEntry {
   return {
     seq: Number(row.seq),
-    // PGlite hands bytea back as a bare Uint8Array; Buffer gives equals() and hex.
-    prevHash: Buffer.from(row.prev_hash),
-    hash: Buffer.from(row.hash),
+    prevHash: row.prev_hash,
+    hash: row.hash,
     canonical: row.canonical,
   };
 }

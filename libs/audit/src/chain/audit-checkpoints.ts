@@ -422,9 +422,9 @@ function toCheckpoint(row: CheckpointRow): Checkpoint {
   return {
     organizationId: row.organization_id,
     seq: Number(row.seq),
-    hash: Buffer.from(row.hash).toString('hex'),
+    hash: row.hash.toString('hex'),
     signedAt: new Date(row.signed_at).toISOString(),
     kid: row.kid,
-    signature: Buffer.from(row.signature).toString('base64url'),
+    signature: row.signature.toString('base64url'),
   };
 }
