@@ -10,6 +10,7 @@ import { AddAuditChain1765065600000 } from './1765065600000-AddAuditChain';
 import { AddWebhooks1765065800000 } from './1765065800000-AddWebhooks';
 import { AddIncidents1765065900000 } from './1765065900000-AddIncidents';
 import { DeferAuditChaining1765152000000 } from './1765152000000-DeferAuditChaining';
+import { AddTenantStatements1765238400000 } from './1765238400000-AddTenantStatements';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   AddWebhooks1765065800000,
   AddIncidents1765065900000,
   DeferAuditChaining1765152000000,
+  AddTenantStatements1765238400000,
 ];

@@ -35,12 +35,11 @@ import {
   ParleyStore,
   ProblemException,
   Metrics,
-  RequestContext,
   safeError,
   toProblem,
   validatePayload,
 } from '@parley/core';
-import { TenantTransactions } from '@parley/database';
+import { TenantStatementsOnly } from '@parley/database';
 
 import { JoinConversationDto, RefreshSocketDto, SendMessageDto } from './conversations.dto';
 import { MessagesService } from './messages.service';
@@ -139,11 +138,9 @@ export class ChatGateway
   constructor(
     private readonly authentication: AuthenticationGuard,
     private readonly sessions: SessionsService,
-    private readonly transactions: TenantTransactions,
     private readonly messages: MessagesService,
     private readonly broadcaster: MessageBroadcaster,
     private readonly clock: Clock,
-    private readonly context: RequestContext,
     private readonly metrics: Metrics,
     private readonly handshake: SocketHandshake,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -216,17 +213,15 @@ export class ChatGateway
 
   @SubscribeMessage('conversation:join')
   @Policy.participant('read', 'Conversation')
+  @TenantStatementsOnly()
   async join(
     @ConnectedSocket() socket: ChatSocket,
     @MessageBody() payload: unknown,
   ): Promise<unknown> {
     const input = await validatePayload(JoinConversationDto, payload);
-    const organizationId = this.context.organizationIdOrThrow();
     // Joining answers with the history too (after `after`, when given): a widget visitor has no
     // other way to read its conversation, and a reconnecting client catches up from here.
-    const history = await this.transactions.run(organizationId, () =>
-      this.messages.list(input.conversationId, JOIN_HISTORY_LIMIT, input.after),
-    );
+    const history = await this.messages.list(input.conversationId, JOIN_HISTORY_LIMIT, input.after);
     await socket.join(conversationRoom(input.conversationId));
 
     return { ok: true, conversationId: input.conversationId, messages: history };
@@ -234,14 +229,16 @@ export class ChatGateway
 
   @SubscribeMessage('message:send')
   @Policy.participant('create', 'Message')
+  @TenantStatementsOnly()
   async send(
     @ConnectedSocket() _socket: ChatSocket,
     @MessageBody() payload: unknown,
   ): Promise<unknown> {
     const input = await validatePayload(SendMessageDto, payload);
-    const organizationId = this.context.organizationIdOrThrow();
-    const result = await this.transactions.run(organizationId, () =>
-      this.messages.send(input.conversationId, input.body, input.clientMessageId),
+    const result = await this.messages.send(
+      input.conversationId,
+      input.body,
+      input.clientMessageId,
     );
 
     return { ok: true, message: result.message, duplicate: result.duplicate };

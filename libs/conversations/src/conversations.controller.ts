@@ -9,6 +9,7 @@ import {
 
 import { Policy } from '@parley/authz';
 import { RequestContext } from '@parley/core';
+import { TenantStatementsOnly } from '@parley/database';
 import { IdParam } from '@parley/tenancy';
 
 import { ContactsService } from './contacts.service';
@@ -111,6 +112,7 @@ export class ConversationsController {
   @Post(':id/messages')
   @HttpCode(201)
   @Policy.can('create', 'Message')
+  @TenantStatementsOnly()
   @ApiCreatedResponse({ type: MessageView })
   async send(@Param() params: IdParam, @Body() input: MessageBodyDto): Promise<MessageView> {
     return (await this.messages.send(params.id, input.body)).message;
@@ -118,6 +120,7 @@ export class ConversationsController {
 
   @Get(':id/messages')
   @Policy.can('read', 'Message')
+  @TenantStatementsOnly()
   @ApiOkResponse({ type: MessageListView })
   async messagesOf(
     @Param() params: IdParam,

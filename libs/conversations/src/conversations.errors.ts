@@ -7,6 +7,7 @@ export enum ConversationsErrorCode {
   AssigneeNotMember = 'assignee_not_member',
   AssignOthersForbidden = 'assign_others_forbidden',
   OriginNotAllowed = 'origin_not_allowed',
+  ConversationBusy = 'conversation_busy',
 }
 
 export class ConversationsProblem extends ProblemException {

@@ -14,9 +14,10 @@ import {
   RequestContext,
 } from '@parley/core';
 import { FieldCipher } from '@parley/crypto';
-import { TenantTransactions } from '@parley/database';
+import { TenantStatement, TenantTransactions } from '@parley/database';
 
 import { MessageView } from './conversations.dto';
+import { ConversationsErrorCode, ConversationsProblem } from './conversations.errors';
 import { AuthorType, MessageEntity } from './message.entity';
 import { MessageBroadcaster } from './message-broadcaster';
 import { toMessageView } from './views';
@@ -46,6 +47,29 @@ export interface SendResult {
   duplicate: boolean;
 }
 
+/** What a write is authorized against; parley_send_message inserts only while it still holds. */
+interface ConversationState {
+  id: string;
+  organizationId: string;
+  contactId: string;
+  assigneeId: string | null;
+}
+
+const SEND_MESSAGE: TenantStatement = {
+  name: 'parley_send_message',
+  text: `select * from parley_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+};
+
+const MESSAGE_PAGE: TenantStatement = {
+  name: 'parley_message_page',
+  text: 'select * from parley_message_page($1, $2, $3, $4)',
+};
+
+/** A conversation changed between two tries this many times: give up rather than spin. */
+const SEND_ATTEMPTS = 3;
+
+const STATE_CACHE_ENTRIES = 50_000;
+
 @Injectable()
 export class MessagesService {
   constructor(
@@ -63,58 +87,53 @@ export class MessagesService {
   }
 
   /**
-   * Which contact each conversation belongs to, which never changes: the body is sealed under
-   * that contact's key before the insert, and this saves a round trip per message. Entries are
-   * only ever read inside a transaction of the same organization.
+   * The last state seen of each conversation a message was sent to. It is only a guess: a send
+   * authorizes against it and the statement writes only if the row still matches, answering with
+   * the row as it is otherwise. Entries are used only for their own organization.
    */
-  private readonly contactOf = new Map<string, string>();
+  private readonly stateOf = new Map<string, ConversationState>();
 
   /** BENCH_UNSAFE_NO_MESSAGE_AUDIT: never true in production (the configuration refuses it). */
   private readonly skipAudit: boolean;
 
   /**
-   * Stores a message from the caller and broadcasts it once the transaction commits. A retried
-   * send with the same clientMessageId returns the stored message and writes nothing.
+   * Stores a message from the caller and broadcasts it once it is committed. A retried send with
+   * the same clientMessageId returns the stored message and writes nothing.
    *
-   * The conversation lookup, the insert and its audit entry are one statement; the caller's
-   * right to write is then checked on the conversation row that came back, and a refusal throws,
-   * which rolls the whole transaction back, so nothing refused is ever committed or broadcast.
+   * The caller's right to write is decided first, by the CASL rules, on the conversation as last
+   * seen; the message and its audit entry are then inserted by one statement, and only if the
+   * conversation still has the contact and assignee the decision was made on. When it does not
+   * (or had not been seen yet), the statement writes nothing and returns the conversation as it
+   * is, and the decision is made again on that. Nothing refused is ever written or broadcast.
    */
   async send(requestedId: string, body: string, clientMessageId?: string): Promise<SendResult> {
     const author = this.authorOf();
-    const now = this.clock.now();
     const organizationId = this.context.organizationIdOrThrow();
-    const contactId = await this.contactOfConversation(organizationId, requestedId);
+    const cacheKey = `${organizationId}|${requestedId.toLowerCase()}`;
+    let state = this.stateOf.get(cacheKey);
     const id = randomUUID();
-    const sealedBody = await this.cipher.seal(
-      this.transactions.manager,
-      { purpose: 'contact', contactId },
-      { organizationId, table: 'messages', column: 'body', rowId: id },
-      body,
-    );
-    const audit = this.audit.entry({ organizationId: '', action: 'message.created' });
-    const rows: SendRow[] = await this.transactions.manager.query(
-      `with c as (
-         select id, organization_id, contact_id, assignee_id from conversations where id = $1
-       ), m as (
-         insert into messages (id, organization_id, conversation_id, author_type, author_id, body, client_message_id, created_at)
-         select $12, c.organization_id, c.id, $2, $3, $4, $5, $6 from c where c.contact_id = $13
-         on conflict do nothing
-         returning id, created_at
-       ), a as (
-         insert into audit_events
-           (organization_id, occurred_at, actor_type, actor_id, action, target_type, target_id, request_id, ip, metadata, elevation_id)
-         select c.organization_id, $6, $7, $8, 'message.created', 'message', m.id::text, $9, $10,
-                jsonb_build_object('conversationId', c.id), $11::uuid
-           from m, c where not $14::boolean
-       )
-       select c.id as conversation_id, c.organization_id, c.contact_id, c.assignee_id, m.id, m.created_at
-         from c left join m on true`,
-      [
+    let sealed: { contactId: string; body: string } | undefined;
+
+    for (let attempt = 0; attempt <= SEND_ATTEMPTS; attempt += 1) {
+      if (state) {
+        this.authorizeOrThrow(state);
+        if (sealed?.contactId !== state.contactId) {
+          sealed = { contactId: state.contactId, body: await this.sealBody(state, id, body) };
+        }
+      }
+      const now = this.clock.now();
+      const audit = this.audit.entry({ organizationId: '', action: 'message.created' });
+      const [row] = await this.transactions.statement<SendRow>(organizationId, SEND_MESSAGE, [
+        organizationId,
         requestedId,
+        state?.contactId ?? null,
+        state?.assigneeId ?? null,
+        id,
         author.type,
         author.id,
-        sealedBody,
+        // No state, no insert: the body is not used, but the column's constraint is not checked
+        // either, so a placeholder will do.
+        sealed?.body ?? '',
         clientMessageId ?? null,
         now,
         audit.actorType,
@@ -122,36 +141,118 @@ export class MessagesService {
         audit.requestId,
         audit.ip,
         audit.elevationId,
-        id,
-        contactId,
-        this.skipAudit,
-      ],
-    );
-    const row = rows[0];
-    // The stored id, not the one asked for: a UUID in upper case names the same row, but the
-    // broadcast room and the returned view must carry the canonical spelling.
-    const conversation = row
-      ? {
-          id: row.conversation_id,
-          organizationId: row.organization_id,
-          contactId: row.contact_id,
-          assigneeId: row.assignee_id,
-        }
-      : undefined;
-    this.authorizeOrThrow(conversation);
-    const conversationId = (conversation as { id: string }).id;
-    if (!row.id) {
-      const existing = await this.transactions.manager.findOneByOrFail(MessageEntity, {
-        conversationId,
-        authorType: author.type,
-        authorId: author.id,
-        clientMessageId: clientMessageId as string,
-      });
-
-      return { message: toMessageView(existing), duplicate: true };
+        !this.skipAudit,
+      ]);
+      if (!row) {
+        this.stateOf.delete(cacheKey);
+        throw new NotFoundProblem('conversation');
+      }
+      const current: ConversationState = {
+        // The stored id, not the one asked for: a UUID in upper case names the same row, but the
+        // broadcast room and the returned view must carry the canonical spelling.
+        id: row.conversation_id,
+        organizationId: row.organization_id,
+        contactId: row.contact_id,
+        assigneeId: row.assignee_id,
+      };
+      this.remember(cacheKey, current);
+      if (row.id) {
+        return this.sent(organizationId, author, current.id, row, body);
+      }
+      if (state && sameState(state, current)) {
+        // The conversation was as authorized and nothing was inserted: the idempotency key
+        // matched a message already stored.
+        return this.duplicateOf(organizationId, current.id, author, clientMessageId);
+      }
+      state = current;
     }
+
+    throw new ConversationsProblem(
+      ConversationsErrorCode.ConversationBusy,
+      'The conversation kept changing while the message was sent; send it again.',
+    );
+  }
+
+  /**
+   * One page of a conversation's messages, oldest first. The conversation row and the page come
+   * back in one statement; the caller's right to read is then checked on that row.
+   */
+  async list(conversationId: string, limit: number, after?: string): Promise<MessageView[]> {
+    const organizationId = this.context.organizationIdOrThrow();
+    const rows = await this.transactions.statement<MessagePageRow>(organizationId, MESSAGE_PAGE, [
+      organizationId,
+      conversationId,
+      limit,
+      after ?? null,
+    ]);
+    const conversation = rows[0];
+    const ability = this.abilities.forActor(this.context.actor);
+    if (
+      !conversation ||
+      !ability.can(
+        'read',
+        subjectOf('Conversation', {
+          organizationId: conversation.organization_id,
+          contactId: conversation.contact_id,
+          assigneeId: conversation.assignee_id,
+        }),
+      )
+    ) {
+      throw new NotFoundProblem('conversation');
+    }
+
+    const stored = rows.filter((row) => row.id !== null);
+    const bodies = await this.transactions.preferCache(organizationId, async (db) => {
+      const opened: string[] = [];
+      for (const row of stored) {
+        opened.push(
+          await this.cipher.open(
+            db,
+            {
+              organizationId: conversation.organization_id,
+              table: 'messages',
+              column: 'body',
+              rowId: row.id as string,
+            },
+            row.body as string,
+          ),
+        );
+      }
+
+      return opened;
+    });
+
+    return stored.map((row, index) => ({
+      id: row.id as string,
+      // PostgreSQL spells a uuid in lower case; the path may not have.
+      conversationId,
+      authorType: row.author_type as AuthorType,
+      authorId: row.author_id,
+      body: bodies[index],
+      createdAt: new Date(row.created_at as Date).toISOString(),
+    }));
+  }
+
+  private sealBody(state: ConversationState, id: string, body: string): Promise<string> {
+    return this.transactions.preferCache(state.organizationId, (db) =>
+      this.cipher.seal(
+        db,
+        { purpose: 'contact', contactId: state.contactId },
+        { organizationId: state.organizationId, table: 'messages', column: 'body', rowId: id },
+        body,
+      ),
+    );
+  }
+
+  private sent(
+    organizationId: string,
+    author: { type: AuthorType; id: string },
+    conversationId: string,
+    row: SendRow,
+    body: string,
+  ): SendResult {
     const message: MessageView = {
-      id: row.id,
+      id: row.id as string,
       conversationId,
       authorType: author.type,
       authorId: author.id,
@@ -169,90 +270,29 @@ export class MessagesService {
     return { message, duplicate: false };
   }
 
-  /**
-   * One page of a conversation's messages, oldest first. The conversation row and the page come
-   * back in one query; the caller's right to read is then checked on that row.
-   */
-  async list(conversationId: string, limit: number, after?: string): Promise<MessageView[]> {
-    const rows: MessagePageRow[] = await this.transactions.manager.query(
-      `select c.organization_id, c.contact_id, c.assignee_id,
-              m.id, m.author_type, m.author_id, m.body, m.created_at
-         from conversations c
-         left join lateral (
-           select id, author_type, author_id, body, created_at
-             from messages
-            where organization_id = c.organization_id and conversation_id = c.id
-              and ($3::uuid is null or (created_at, id) > (select created_at, id from messages where id = $3::uuid))
-            order by created_at, id
-            limit $2
-         ) m on true
-        where c.id = $1`,
-      [conversationId, limit, after ?? null],
-    );
-    const conversation = rows[0];
-    const ability = this.abilities.forActor(this.context.actor);
-    if (
-      !conversation ||
-      !ability.can(
-        'read',
-        subjectOf('Conversation', {
-          organizationId: conversation.organization_id,
-          contactId: conversation.contact_id,
-          assigneeId: conversation.assignee_id,
-        }),
-      )
-    ) {
-      throw new NotFoundProblem('conversation');
-    }
-
-    const views: MessageView[] = [];
-    for (const row of rows) {
-      if (row.id === null) {
-        continue;
-      }
-      views.push({
-        id: row.id,
-        // PostgreSQL spells a uuid in lower case; the path may not have.
+  private async duplicateOf(
+    organizationId: string,
+    conversationId: string,
+    author: { type: AuthorType; id: string },
+    clientMessageId: string | undefined,
+  ): Promise<SendResult> {
+    const existing = await this.transactions.run(organizationId, (manager) =>
+      manager.findOneByOrFail(MessageEntity, {
         conversationId,
-        authorType: row.author_type as AuthorType,
-        authorId: row.author_id,
-        body: await this.cipher.open(
-          this.transactions.manager,
-          {
-            organizationId: conversation.organization_id,
-            table: 'messages',
-            column: 'body',
-            rowId: row.id,
-          },
-          row.body as string,
-        ),
-        createdAt: new Date(row.created_at as Date).toISOString(),
-      });
-    }
+        authorType: author.type,
+        authorId: author.id,
+        clientMessageId: clientMessageId as string,
+      }),
+    );
 
-    return views;
+    return { message: toMessageView(existing), duplicate: true };
   }
 
-  /** The contact a conversation is about, or a 404 when the caller's organization has no such conversation. */
-  private async contactOfConversation(organizationId: string, conversationId: string) {
-    const cacheKey = `${organizationId}|${conversationId.toLowerCase()}`;
-    const cached = this.contactOf.get(cacheKey);
-    if (cached) {
-      return cached;
+  private remember(cacheKey: string, state: ConversationState): void {
+    if (!this.stateOf.has(cacheKey) && this.stateOf.size >= STATE_CACHE_ENTRIES) {
+      this.stateOf.clear();
     }
-    const rows: { contact_id: string }[] = await this.transactions.manager.query(
-      'select contact_id from conversations where id = $1',
-      [conversationId],
-    );
-    if (!rows[0]) {
-      throw new NotFoundProblem('conversation');
-    }
-    if (this.contactOf.size >= 50_000) {
-      this.contactOf.clear();
-    }
-    this.contactOf.set(cacheKey, rows[0].contact_id);
-
-    return rows[0].contact_id;
+    this.stateOf.set(cacheKey, state);
   }
 
   /** Who writes: a visitor writes as its contact, a member as an agent. */
@@ -271,13 +311,13 @@ export class MessagesService {
   }
 
   /** 404 when the caller may not even read the conversation, 403 when it may read but not write. */
-  private authorizeOrThrow(
-    conversation:
-      { organizationId: string; contactId: string; assigneeId: string | null } | undefined,
-  ): void {
+  private authorizeOrThrow(conversation: ConversationState): void {
     const actor = this.context.actor;
     const ability = this.abilities.forActor(actor);
-    if (!conversation || !ability.can('read', subjectOf('Conversation', conversation))) {
+    const { organizationId, contactId, assigneeId } = conversation;
+    if (
+      !ability.can('read', subjectOf('Conversation', { organizationId, contactId, assigneeId }))
+    ) {
       throw new NotFoundProblem('conversation');
     }
     const record = subjectOf('Message', {
@@ -293,4 +333,8 @@ export class MessagesService {
       );
     }
   }
+}
+
+function sameState(a: ConversationState, b: ConversationState): boolean {
+  return a.id === b.id && a.contactId === b.contactId && a.assigneeId === b.assigneeId;
 }

@@ -207,10 +207,17 @@ export function embeddedDriver(session: EmbeddedSession): unknown {
       );
     }
 
-    async query(sql: string, params?: unknown[]): Promise<QueryResultLike> {
+    // Config objects too (`{name, text, values}`): PGlite is one session, so there is nothing
+    // to prepare per connection and the name is ignored.
+    async query(
+      sql: string | { text: string; values?: unknown[] },
+      params?: unknown[],
+    ): Promise<QueryResultLike> {
       const release = await session.acquire();
       try {
-        return await session.run(sql, params);
+        return typeof sql === 'string'
+          ? await session.run(sql, params)
+          : await session.run(sql.text, sql.values ?? params);
       } finally {
         release();
       }

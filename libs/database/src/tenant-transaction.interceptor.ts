@@ -1,4 +1,11 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import {
+  CallHandler,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+  SetMetadata,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import { ClsService } from 'nestjs-cls';
 import { Observable, firstValueFrom, from } from 'rxjs';
@@ -7,6 +14,16 @@ import { ParleyStore } from '@parley/core';
 
 import { CommittedRefusal } from './committed-refusal';
 import { TenantTransactions } from './tenant-transactions';
+
+const TENANT_STATEMENTS_ONLY = 'parley:tenantStatementsOnly';
+
+/**
+ * Marks a handler whose database work is all tenant statements (`TenantTransactions.statement`,
+ * each its own transaction) or cache reads: the request then opens no transaction around it,
+ * which saves two round trips. Database access through `TenantTransactions.manager` in such a
+ * handler throws, so a query that needs the request transaction cannot run without one.
+ */
+export const TenantStatementsOnly = () => SetMetadata(TENANT_STATEMENTS_ONLY, true);
 
 /**
  * Wraps each authenticated HTTP request and socket event in one transaction for the caller's
@@ -19,10 +36,12 @@ export class TenantTransactionInterceptor implements NestInterceptor {
     private readonly txHost: TransactionHost,
     private readonly cls: ClsService<ParleyStore>,
     private readonly transactions: TenantTransactions,
+    private readonly reflector: Reflector,
   ) {}
 
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (
+      this.reflector.get<boolean>(TENANT_STATEMENTS_ONLY, context.getHandler()) ||
       !this.cls.isActive() ||
       !this.cls.get('organizationId') ||
       this.txHost.isTransactionActive()

@@ -2,13 +2,43 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { ClsService } from 'nestjs-cls';
-import { EntityManager } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 
 import { ParleyStore } from '@parley/core';
 
 import { CommittedRefusal } from './committed-refusal';
 
 const AFTER_COMMIT = 'afterCommit' as const;
+
+/** Anything that runs SQL: the open transaction's EntityManager, or NO_QUERIES. */
+export interface SqlRunner {
+  query(sql: string, parameters?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * A statement that enters its tenant itself: a call of a function whose first act is
+ * `parley_enter_tenant($1)` (see migrations/1765238400000-AddTenantStatements.ts), `$1` being
+ * the organization. `name` prepares it once per connection.
+ */
+export interface TenantStatement {
+  name: string;
+  text: string;
+}
+
+/** Thrown by NO_QUERIES: the work needs the database after all. */
+class NeedsDatabase extends Error {
+  constructor() {
+    super('This work needs a tenant transaction');
+    this.name = 'NeedsDatabase';
+  }
+}
+
+/** A runner that refuses every query: work given it must be able to finish from caches alone. */
+const NO_QUERIES: SqlRunner = { query: () => Promise.reject(new NeedsDatabase()) };
+
+interface PreparingPool {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
 
 /**
  * Runs work inside one transaction scoped to one organization. Code reaches the database only
@@ -19,7 +49,55 @@ export class TenantTransactions {
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly cls: ClsService<ParleyStore>,
+    private readonly dataSource: DataSource,
   ) {}
+
+  /**
+   * Runs one tenant statement. Outside a transaction it is sent alone, in its own implicit
+   * transaction (one round trip, committed when it returns); inside a tenant transaction of the
+   * same organization it runs there. The statement itself refuses another organization's
+   * transaction.
+   */
+  async statement<T>(
+    organizationId: string,
+    statement: TenantStatement,
+    parameters: unknown[],
+  ): Promise<T[]> {
+    if (parameters[0] !== organizationId) {
+      throw new Error(`Tenant statement ${statement.name} must name its organization first`);
+    }
+    if (this.active) {
+      if (this.cls.get('organizationId') !== organizationId) {
+        throw new Error('A tenant transaction cannot switch organization');
+      }
+
+      return (await this.manager.query(statement.text, parameters)) as T[];
+    }
+    const pool = (this.dataSource.driver as unknown as { master: PreparingPool }).master;
+    const result = await pool.query({ ...statement, values: parameters });
+
+    return result.rows as T[];
+  }
+
+  /**
+   * Runs `work` without the database when caches allow: first with a runner that refuses every
+   * query, then, if it needed one, again inside a tenant transaction. `work` must do nothing
+   * before its first query that it cannot do twice. Inside a transaction it runs there directly.
+   */
+  async preferCache<T>(organizationId: string, work: (db: SqlRunner) => Promise<T>): Promise<T> {
+    if (this.active) {
+      return work(this.manager);
+    }
+    try {
+      return await work(NO_QUERIES);
+    } catch (error) {
+      if (!(error instanceof NeedsDatabase)) {
+        throw error;
+      }
+    }
+
+    return this.run(organizationId, (manager) => work(manager));
+  }
 
   /** The EntityManager of the current tenant transaction; throws outside one. */
   get manager(): EntityManager {
