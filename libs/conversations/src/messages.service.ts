@@ -111,14 +111,25 @@ export class MessagesService {
     const organizationId = this.context.organizationIdOrThrow();
     const cacheKey = `${organizationId}|${requestedId.toLowerCase()}`;
     let state = this.stateOf.get(cacheKey);
+    // A cached state is a guess: a refusal or a key that no longer seals on it is only final
+    // once the conversation has been read as it is now.
+    let fresh = false;
     const id = randomUUID();
     let sealed: { contactId: string; body: string } | undefined;
 
     for (let attempt = 0; attempt <= SEND_ATTEMPTS; attempt += 1) {
       if (state) {
-        this.authorizeOrThrow(state);
-        if (sealed?.contactId !== state.contactId) {
-          sealed = { contactId: state.contactId, body: await this.sealBody(state, id, body) };
+        try {
+          this.authorizeOrThrow(state);
+          if (sealed?.contactId !== state.contactId) {
+            sealed = { contactId: state.contactId, body: await this.sealBody(state, id, body) };
+          }
+        } catch (error) {
+          if (fresh) {
+            throw error;
+          }
+          this.stateOf.delete(cacheKey);
+          state = undefined;
         }
       }
       const now = this.clock.now();
@@ -165,6 +176,7 @@ export class MessagesService {
         return this.duplicateOf(organizationId, current.id, author, clientMessageId);
       }
       state = current;
+      fresh = true;
     }
 
     throw new ConversationsProblem(
