@@ -11,6 +11,7 @@ import { AddWebhooks1765065800000 } from './1765065800000-AddWebhooks';
 import { AddIncidents1765065900000 } from './1765065900000-AddIncidents';
 import { DeferAuditChaining1765152000000 } from './1765152000000-DeferAuditChaining';
 import { AddTenantStatements1765238400000 } from './1765238400000-AddTenantStatements';
+import { LinkAuditEntriesInOneUpdate1765238500000 } from './1765238500000-LinkAuditEntriesInOneUpdate';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   AddIncidents1765065900000,
   DeferAuditChaining1765152000000,
   AddTenantStatements1765238400000,
+  LinkAuditEntriesInOneUpdate1765238500000,
 ];

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 import { Injectable } from '@nestjs/common';
 
@@ -48,19 +50,50 @@ export function describeArgon2Parameters(passwordHash: string): string {
   return `${algorithm} v=${version} m=${memoryCost},t=${timeCost},p=${parallelism}`;
 }
 
+/**
+ * Runs at most `limit` tasks at once, the rest in arrival order. argon2 runs on libuv's thread
+ * pool (4 threads), which file, DNS and other crypto work share: more hashes at once than there
+ * are cores only makes each slower, and a burst of sign-ins would hold every thread.
+ */
+class Gate {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running += 1;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) {
+        next();
+      } else {
+        this.running -= 1;
+      }
+    }
+  }
+}
+
 @Injectable()
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
+  private readonly gate = new Gate(Math.max(1, Math.min(4, availableParallelism())));
 
   // Both sides see the NFKC form (NIST SP 800-63B-4), so a password typed with composed or
   // decomposed accents, or full-width letters, matches itself; ASCII passwords are unchanged.
   hash(password: string): Promise<string> {
-    return hash(normalizePassword(password), ARGON2_PARAMETERS);
+    return this.gate.run(() => hash(normalizePassword(password), ARGON2_PARAMETERS));
   }
 
   async verify(passwordHash: string, password: string): Promise<boolean> {
     try {
-      return await verify(passwordHash, normalizePassword(password));
+      return await this.gate.run(() => verify(passwordHash, normalizePassword(password)));
     } catch {
       return false;
     }

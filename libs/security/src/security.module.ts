@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '@parley/core';
 
 import { LoginThrottle } from './login-throttle';
 import { isCredentialRoute } from './rate-limit';
+import { MemoryThrottlerStorage } from './memory-throttler.storage';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 const MINUTE_MS = 60_000;
@@ -30,7 +31,9 @@ const MINUTE_MS = 60_000;
           },
         ],
         skipIf: (context) => context.getType() !== 'http',
-        storage: config.redisUrl ? new RedisThrottlerStorage(config.redisUrl) : undefined,
+        storage: config.redisUrl
+          ? new RedisThrottlerStorage(config.redisUrl)
+          : new MemoryThrottlerStorage(),
         errorMessage: 'Too many requests from this address; slow down.',
       }),
     }),
