@@ -107,9 +107,12 @@ export class AuthService {
 
     return this.transactions.run(organizationId, async () => {
       this.context.setActor({ type: 'user', id: user.id, role: user.role, sessionId: '' });
+      const pair = await this.startSession(user, mfa.enrollmentPending);
+      // Last, so the member's row is locked only for the commit: concurrent sign-ins of one
+      // member (several devices, a script) waited for each other's whole session setup.
       await this.users.recordLogin(user);
 
-      return this.startSession(user, mfa.enrollmentPending);
+      return pair;
     });
   }
 
