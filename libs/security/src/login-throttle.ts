@@ -350,18 +350,16 @@ export class LoginThrottle {
     userId: string | undefined,
   ): Promise<AccountAttempts> {
     const now = new Date(this.clock.nowMs());
-    await manager.query(
+    // One statement: ON CONFLICT DO UPDATE locks the existing row as FOR UPDATE would, and
+    // the no-op assignment hands it back unchanged.
+    const rows: AccountRow[] = await manager.query(
       `insert into login_attempts
          (organization_id, account_key, user_id, window_started_at, updated_at)
        values ($1, $2, $3, $4, $4)
-       on conflict (organization_id, account_key) do nothing`,
+       on conflict (organization_id, account_key) do update set account_key = excluded.account_key
+       returning failures, window_started_at, consecutive_failures, locks, locked_until,
+                 locked_indefinitely`,
       [organizationId, key, userId ?? null, now],
-    );
-    const rows: AccountRow[] = await manager.query(
-      `select failures, window_started_at, consecutive_failures, locks, locked_until,
-              locked_indefinitely
-         from login_attempts where organization_id = $1 and account_key = $2 for update`,
-      [organizationId, key],
     );
     const row = rows[0];
     if (!row) {
