@@ -25,6 +25,7 @@ import {
   ApiResponse,
   JsonBody,
   TestServer,
+  connectSocket,
   expectNoSecretsInLogs,
   expectProblem,
   startServer,
@@ -707,6 +708,95 @@ describe('incidents', () => {
 
       clock.advance(20 * MINUTE_MS + 1000);
       expect((await me(agent.tokens.accessToken, '198.51.100.7')).status).toBe(200);
+    });
+
+    it('refuses sign-in, refresh, a widget session and a socket handshake from a blocked address, for that organization only', async () => {
+      const agent = await signIn(members.agent);
+      const id = await openIncident('high');
+      const shop = 'https://shop.incidents.example.test';
+      const patched = await server.api.patch(
+        '/api/v1/organization',
+        { widget: { allowedOrigins: [shop] } },
+        {
+          token: organization.admin.tokens.accessToken,
+          headers: { 'x-forwarded-for': '203.0.113.10' },
+        },
+      );
+      expect(patched.status).toBe(200);
+      const widgetKey = patched.body.widget.key as string;
+      const sessionsBefore = await database.query(
+        'select count(*)::int as n from auth_sessions where organization_id = $1',
+        [organization.id],
+      );
+
+      // The test clients connect from the loopback address, which sockets see whatever the headers say.
+      const action = await act(
+        id,
+        { type: 'block_address', address: '127.0.0.1', minutes: 10 },
+        organization.admin,
+        { 'x-forwarded-for': '203.0.113.10' },
+      );
+      expect(action.status).toBe(201);
+
+      const credentials = {
+        organizationSlug: organization.slug,
+        email: members.agent.email,
+        password: members.agent.password,
+      };
+      expectProblem(
+        await server.api.post('/api/v1/auth/login', credentials),
+        403,
+        'address_blocked',
+      );
+      expectProblem(
+        await server.api.post('/api/v1/auth/refresh', { refreshToken: agent.tokens.refreshToken }),
+        403,
+        'address_blocked',
+      );
+      expectProblem(
+        await server.api.post(
+          '/api/v1/widget/sessions',
+          { widgetKey },
+          { headers: { origin: shop } },
+        ),
+        403,
+        'address_blocked',
+      );
+      await expect(connectSocket(server, agent.tokens.accessToken)).rejects.toMatchObject({
+        data: { code: 'address_blocked' },
+      });
+      // Nothing was handed out: no session opened, and the refresh token was not consumed.
+      const sessionsAfter = await database.query(
+        'select count(*)::int as n from auth_sessions where organization_id = $1',
+        [organization.id],
+      );
+      expect(sessionsAfter.rows[0].n).toBe(sessionsBefore.rows[0].n);
+
+      // Another address of the same organization, and the same address for another organization.
+      expect(
+        (
+          await server.api.post('/api/v1/auth/login', credentials, {
+            headers: { 'x-forwarded-for': '198.51.100.9' },
+          })
+        ).status,
+      ).toBe(200);
+      const otherSocket = await connectSocket(server, other.admin.tokens.accessToken);
+      otherSocket.disconnect();
+      expect(
+        (
+          await server.api.post('/api/v1/auth/login', {
+            organizationSlug: other.slug,
+            email: other.admin.email,
+            password: other.admin.password,
+          })
+        ).status,
+      ).toBe(200);
+
+      clock.advance(10 * MINUTE_MS + 1000);
+      const refreshed = await server.api.post('/api/v1/auth/refresh', {
+        refreshToken: agent.tokens.refreshToken,
+      });
+      expect(refreshed.status).toBe(200);
     });
 
     it("blocks an IPv6 address by its /64 and refuses blocking the caller's own address", async () => {

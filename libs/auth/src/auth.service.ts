@@ -5,6 +5,7 @@ import { AuditService } from '@parley/audit';
 import { APP_CONFIG, AppConfig, Clock, RequestContext } from '@parley/core';
 import { randomToken, tokenDigest } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
+import { BlockedAddresses } from '@parley/security';
 import { OrganizationsService, UserEntity, UsersService } from '@parley/tenancy';
 
 import { AuthErrorCode, AuthProblem } from './auth.errors';
@@ -34,6 +35,7 @@ export class AuthService {
     private readonly context: RequestContext,
     private readonly clock: Clock,
     private readonly mfa: MfaVerificationService,
+    private readonly blocked: BlockedAddresses,
   ) {}
 
   async signup(input: SignupDto): Promise<SignupView> {
@@ -83,6 +85,7 @@ export class AuthService {
       await this.passwordAttempts.refuseUnknownOrganization(input.password);
       throw refusal;
     }
+    await this.blocked.refuse(organizationId, this.context.ip);
     const user = await this.transactions.run(organizationId, () =>
       this.users.findWithPasswordHash(input.email),
     );
@@ -134,6 +137,7 @@ export class AuthService {
     if (!organizationId) {
       throw refusal;
     }
+    await this.blocked.refuse(organizationId, this.context.ip);
     const outcome = await this.transactions.run(organizationId, async (manager) => {
       const now = this.clock.now();
       // TypeORM 1 answers a raw UPDATE with [rows, affected count], not with the rows alone.

@@ -4,6 +4,7 @@ import type { Socket } from 'socket.io';
 import { AuthErrorCode, AuthenticationGuard, SocketAuthState } from '@parley/auth';
 import { ProblemException } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
+import { BlockedAddresses } from '@parley/security';
 import { OrganizationsService } from '@parley/tenancy';
 
 import { ConversationsErrorCode } from './conversations.errors';
@@ -22,6 +23,7 @@ export class SocketHandshake {
     private readonly authentication: AuthenticationGuard,
     private readonly transactions: TenantTransactions,
     private readonly organizations: OrganizationsService,
+    private readonly blocked: BlockedAddresses,
   ) {}
 
   async authenticate(socket: ChatSocket): Promise<void> {
@@ -38,6 +40,7 @@ export class SocketHandshake {
       });
     }
     const result = await this.authentication.authenticate(token, ['access', 'visitor']);
+    await this.blocked.refuse(result.organizationId, socket.handshake.address);
     const origin = socket.handshake.headers.origin;
     if (result.actor.type === 'visitor' && typeof origin === 'string') {
       const allowed = await this.transactions.run(result.organizationId, async () => {

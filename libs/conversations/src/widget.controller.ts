@@ -6,7 +6,7 @@ import { SessionsService, TokenService } from '@parley/auth';
 import { Policy } from '@parley/authz';
 import { RequestContext } from '@parley/core';
 import { TenantTransactions } from '@parley/database';
-import { CredentialRoute } from '@parley/security';
+import { BlockedAddresses, CredentialRoute } from '@parley/security';
 import { OrganizationsService } from '@parley/tenancy';
 
 import { ContactsService } from './contacts.service';
@@ -33,6 +33,7 @@ export class WidgetController {
     private readonly tokens: TokenService,
     private readonly audit: AuditService,
     private readonly context: RequestContext,
+    private readonly blocked: BlockedAddresses,
   ) {}
 
   @Post('sessions')
@@ -58,6 +59,7 @@ export class WidgetController {
     if (!organizationId || !origin) {
       throw refusal;
     }
+    await this.blocked.refuse(organizationId, this.context.ip);
 
     return this.transactions.run(organizationId, async () => {
       if (!(await this.originAllowed(origin))) {

@@ -1,9 +1,8 @@
-import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 
 import { RequestContext } from '@parley/core';
 
 import { BlockedAddresses } from './blocked-addresses';
-import { IncidentsErrorCode, IncidentsProblem } from './incidents.errors';
 
 interface SocketLike {
   data?: { organizationId?: string };
@@ -13,10 +12,9 @@ interface SocketLike {
 /**
  * Refuses every request and socket event of an organization that comes from an address the
  * organization blocked. It runs as a global guard once the caller, and so the organization, is
- * known, before the tenant transaction, validation and the handler; routes that learn the
- * organization only inside their handler (sign-in, refresh, widget sessions) are not refused,
- * but every later call with what they hand out is. Known shortcoming: the Socket.IO handshake
- * is not checked, only each event after it, so a blocked address can still open a socket.
+ * known, before the tenant transaction, validation and the handler. Routes that learn the
+ * organization only inside their handler (sign-in, refresh, widget sessions) and the Socket.IO
+ * handshake call `BlockedAddresses.refuse` themselves as soon as they know it.
  */
 @Injectable()
 export class BlockedAddressGuard implements CanActivate {
@@ -27,12 +25,8 @@ export class BlockedAddressGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const { organizationId, address } = this.callerOf(context);
-    if (organizationId && address && (await this.blocked.isBlocked(organizationId, address))) {
-      throw new IncidentsProblem(
-        IncidentsErrorCode.AddressBlocked,
-        'Your organization has blocked requests from this address.',
-        HttpStatus.FORBIDDEN,
-      );
+    if (organizationId) {
+      await this.blocked.refuse(organizationId, address);
     }
 
     return true;

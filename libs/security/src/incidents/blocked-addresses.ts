@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
 import { Clock, declareTable } from '@parley/core';
@@ -6,6 +6,7 @@ import { FieldCipher, Queryable } from '@parley/crypto';
 import { TenantTransactions } from '@parley/database';
 
 import { addressIdentity } from '../login-throttle';
+import { IncidentsErrorCode, IncidentsProblem } from './incidents.errors';
 
 declareTable(
   'blocked_addresses',
@@ -107,6 +108,17 @@ export class BlockedAddresses {
     const expiry = blocks.expiries.get(blocks.digests.get(identity) as string);
 
     return expiry !== undefined && expiry > now;
+  }
+
+  /** Throws 403 address_blocked when the organization has a running block on `address`. */
+  async refuse(organizationId: string, address: string | undefined): Promise<void> {
+    if (address && (await this.isBlocked(organizationId, address))) {
+      throw new IncidentsProblem(
+        IncidentsErrorCode.AddressBlocked,
+        'Your organization has blocked requests from this address.',
+        HttpStatus.FORBIDDEN,
+      );
+    }
   }
 
   /** Drops what this instance knows of an organization's blocks, so the next check reads them. */

@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
@@ -18,8 +18,10 @@ import { IncidentsService } from './incidents.service';
  * Incidents: opened and joined by alerts (the listener registers with `Alerts`), escalated when
  * overdue (a job in every server process), moved through their lifecycle and contained by
  * admins. Needs `Alerts` (AlertsModule) and the auth library's SessionTerminator and
- * ApiKeyRevoker, all global.
+ * ApiKeyRevoker, all global. Global itself, so that sign-in, refresh, widget sessions and the
+ * socket handshake can ask BlockedAddresses once they know the organization.
  */
+@Global()
 @Module({
   imports: [TypeOrmModule.forFeature([IncidentEntity, IncidentNoteEntity]), TenancyModule],
   controllers: [IncidentsController],

@@ -6,3 +6,4 @@ export * from './incident.entity';
 export * from './incidents.dto';
 export * from './incidents.errors';
 export * from './incidents.module';
+export * from './blocked-addresses';
