@@ -11,11 +11,15 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * per connection. The functions run as the caller (no security definer): row-level security
  * applies to every row they touch exactly as it did.
  *
+ * `parley_message_page` also says whether `after` names a message of that conversation, so a
+ * cursor from elsewhere is refused instead of read as a point in time.
+ *
  * `parley_send_message` inserts only when the conversation is still in the state the server
  * authorized the write against (same contact, same assignee); otherwise, or when no state is
  * given, it inserts nothing and answers with the conversation as it is now, so the server can
  * decide again. The decision thus stays with the server's CASL rules while the write commits in
- * the same statement that checks it.
+ * the same statement that checks it. The conversation row is read FOR SHARE: a reassignment
+ * running at the same time waits for the send, or the send sees its result, never both sides of it.
  *
  * The messages table also loses its foreign key to organizations: the key to its conversation
  * (organization_id, id) already implies it, and each insert checked both.
@@ -54,7 +58,9 @@ export class AddTenantStatements1765238400000 implements MigrationInterface {
         perform parley_enter_tenant(p_organization);
         return query
           with c as (
-            select id, organization_id, contact_id, assignee_id from conversations where id = p_conversation
+            select id, organization_id, contact_id, assignee_id from conversations
+             where id = p_conversation
+               for share
           ), m as (
             insert into messages (id, organization_id, conversation_id, author_type, author_id, body, client_message_id, created_at)
             select p_id, c.organization_id, c.id, p_author_type, p_author_id, p_body, p_client_message_id, p_at
@@ -77,25 +83,32 @@ export class AddTenantStatements1765238400000 implements MigrationInterface {
     await queryRunner.query(`
       create function parley_message_page(
         p_organization uuid, p_conversation uuid, p_limit integer, p_after uuid)
-      returns table (organization_id uuid, contact_id uuid, assignee_id uuid, id uuid,
-                     author_type text, author_id uuid, body text, created_at timestamptz)
+      returns table (organization_id uuid, contact_id uuid, assignee_id uuid, after_found boolean,
+                     id uuid, author_type text, author_id uuid, body text, created_at timestamptz)
       language plpgsql set search_path = public, pg_temp as $$
       #variable_conflict use_column
       begin
         perform parley_enter_tenant(p_organization);
         return query
-          select c.organization_id, c.contact_id, c.assignee_id,
+          select c.organization_id, c.contact_id, c.assignee_id, a.found,
                  m.id, m.author_type, m.author_id, m.body, m.created_at
             from conversations c
+            cross join lateral (
+              select p_after is null or exists (
+                select 1 from messages
+                 where id = p_after and organization_id = c.organization_id and conversation_id = c.id
+              ) as found
+            ) a
             left join lateral (
               select id, author_type, author_id, body, created_at
                 from messages
                where organization_id = c.organization_id and conversation_id = c.id
                  and (p_after is null
-                      or (created_at, id) > (select created_at, id from messages where id = p_after))
+                      or (created_at, id) > (select created_at, id from messages
+                                              where id = p_after and conversation_id = c.id))
                order by created_at, id
                limit p_limit
-            ) m on true
+            ) m on a.found
            where c.id = p_conversation;
       end
       $$`);

@@ -861,6 +861,136 @@ describe('tenant statements: one-statement message send and page read', () => {
     });
   });
 
+  describe('cursors, unknown events, assignees and a reassignment in progress', () => {
+    it('refuses a page cursor that names no message of the conversation, over REST and the socket', async () => {
+      const conversation = await openConversation(alpha);
+      const elsewhere = await openConversation(alpha);
+      const first = await restSend(alpha.admin, conversation.id, 'cursor first');
+      expect((await restSend(alpha.admin, conversation.id, 'cursor second')).status).toBe(201);
+      const foreign = await restSend(alpha.admin, elsewhere.id, 'cursor elsewhere');
+      const page = (after: string) =>
+        server.api.get(`/api/v1/conversations/${conversation.id}/messages?after=${after}`, {
+          token: alpha.agent.tokens.accessToken,
+        });
+
+      expectProblem(await page(randomUUID()), 400, 'message_cursor_unknown');
+      expectProblem(await page(foreign.body.id), 400, 'message_cursor_unknown');
+      const next = await page(first.body.id);
+      expect(next.status).toBe(200);
+      expect(next.body.items.map((item: { body: string }) => item.body)).toEqual([
+        `cursor second ${BODY_MARKER}`,
+      ]);
+
+      const socket = await connect(alpha.agent);
+      expect(
+        await ack(socket, 'conversation:join', {
+          conversationId: conversation.id,
+          after: foreign.body.id,
+        }),
+      ).toEqual(refusedWith('message_cursor_unknown'));
+      expect(
+        await ack(socket, 'conversation:join', {
+          conversationId: conversation.id,
+          after: first.body.id,
+        }),
+      ).toMatchObject({ ok: true, messages: [{ body: `cursor second ${BODY_MARKER}` }] });
+    });
+
+    it('answers an event the gateway does not know with a refused ack, and keeps the socket', async () => {
+      const conversation = await openConversation(alpha);
+      const socket = await connect(alpha.agent);
+
+      expect(await ack(socket, 'foo:bar', { conversationId: conversation.id })).toEqual(
+        refusedWith('unknown_event'),
+      );
+      expect(await ack(socket, '__proto__', {})).toEqual(refusedWith('unknown_event'));
+      expect(socket.connected).toBe(true);
+      expect(await socketSend(socket, conversation.id, 'after unknown')).toMatchObject({
+        ok: true,
+      });
+    });
+
+    it('refuses to assign a conversation to a viewer and leaves its assignee as it was', async () => {
+      const conversation = await openConversation(alpha, alpha.agent.id);
+      const response = await server.api.patch(
+        `/api/v1/conversations/${conversation.id}`,
+        { assigneeId: alpha.viewer.id },
+        { token: alpha.manager.tokens.accessToken },
+      );
+
+      expectProblem(response, 422, 'assignee_cannot_answer');
+      const stored = await owner.query('select assignee_id from conversations where id = $1', [
+        conversation.id,
+      ]);
+      expect(stored.rows[0].assignee_id).toBe(alpha.agent.id);
+    });
+
+    it('makes a send wait for a reassignment in progress and decide on its outcome', async () => {
+      const conversation = await openConversation(alpha);
+      expect((await restSend(alpha.admin, conversation.id, 'race seed')).status).toBe(201);
+      const { rows } = await owner.query<{ body: string }>(
+        'select body from messages where conversation_id = $1',
+        [conversation.id],
+      );
+      const before = await written(conversation.id);
+      const locker = new Client({
+        connectionString: testDatabaseUrl(),
+        options: '-c role=parley_app',
+      });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query(`select set_config('app.organization_id', $1, true)`, [
+          alpha.organization.id,
+        ]);
+        await locker.query('update conversations set assignee_id = $2 where id = $1', [
+          conversation.id,
+          alpha.otherAgent.id,
+        ]);
+
+        // Authorized against "unassigned", which the running reassignment is about to change.
+        let settled = false;
+        const send = runtime
+          .query(
+            'select * from parley_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)',
+            [
+              alpha.organization.id,
+              conversation.id,
+              conversation.contactId,
+              null,
+              randomUUID(),
+              'agent',
+              alpha.agent.id,
+              rows[0].body,
+              null,
+              new Date(),
+              'user',
+              alpha.agent.id,
+              null,
+              null,
+              null,
+              true,
+            ],
+          )
+          .finally(() => {
+            settled = true;
+          });
+        await sleep(300);
+        expect(settled).toBe(false);
+
+        await locker.query('commit');
+        const answer = await send;
+        expect(answer.rows).toEqual([
+          expect.objectContaining({ assignee_id: alpha.otherAgent.id, id: null }),
+        ]);
+      } finally {
+        await locker.query('rollback').catch(() => undefined);
+        await locker.end();
+      }
+      expect(await written(conversation.id)).toEqual(before);
+    });
+  });
+
   describe('afterwards', () => {
     it('leaves no password or token in the logs', () => {
       expectNoSecretsInLogs(server);

@@ -28,6 +28,7 @@ import { ComplianceModule } from '@parley/compliance';
 import { TenancyModule } from '@parley/tenancy';
 
 import { DemoSeed } from './demo-seed';
+import { ShutdownLog } from './shutdown-log';
 import { HealthController } from './health.controller';
 import { MetricsController } from './metrics.controller';
 
@@ -73,6 +74,7 @@ export class AppModule {
       controllers: [HealthController, MetricsController],
       providers: [
         DemoSeed,
+        ShutdownLog,
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_GUARD, useExisting: ThrottlerGuard },
         { provide: APP_GUARD, useExisting: AuthenticationGuard },

@@ -49,6 +49,9 @@ import { ChatSocket, SocketHandshake } from './socket-handshake';
 /** Messages a join returns at most; a client asks again with `after` for more. */
 const JOIN_HISTORY_LIMIT = 100;
 
+/** The events this gateway answers; any other gets a refused ack instead of silence. */
+const EVENTS = new Set(['conversation:join', 'message:send', 'auth:refresh']);
+
 /** How long before expiry a socket is told to refresh its token. */
 const EXPIRY_WARNING_MS = 60_000;
 
@@ -202,6 +205,21 @@ export class ChatGateway
     void socket.join(sessionRoom(socket.data.actor.sessionId));
     this.scheduleExpiry(socket);
     this.metrics.socketConnections.inc();
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      const ack = args[args.length - 1];
+      if (typeof event === 'string' && EVENTS.has(event)) {
+        return;
+      }
+      if (typeof ack === 'function') {
+        (ack as (answer: unknown) => void)({
+          ok: false,
+          error: {
+            code: CommonErrorCode.UnknownEvent,
+            message: `This namespace has no event ${JSON.stringify(String(event).slice(0, 64))}.`,
+          },
+        });
+      }
+    });
   }
 
   handleDisconnect(socket: ChatSocket): void {

@@ -61,14 +61,16 @@ export class ConversationsService {
       throw new ForbiddenProblem('Agents change only conversations assigned to them or to nobody.');
     }
     if (changes.assigneeId !== undefined && changes.assigneeId !== conversation.assigneeId) {
+      let assigneeRole: string | undefined;
       if (changes.assigneeId !== null) {
-        await this.users.findOrThrow(changes.assigneeId).catch(() => {
+        const assignee = await this.users.findOrThrow(changes.assigneeId).catch(() => {
           throw new ConversationsProblem(
             ConversationsErrorCode.AssigneeNotMember,
             'The assignee is not a member of this organization.',
             422,
           );
         });
+        assigneeRole = assignee.role;
       }
       const target = { ...conversation, assigneeId: changes.assigneeId };
       if (!ability.can('update', subjectOf('Conversation', target))) {
@@ -76,6 +78,14 @@ export class ConversationsService {
           ConversationsErrorCode.AssignOthersForbidden,
           'Agents assign conversations only to themselves.',
           403,
+        );
+      }
+      // A viewer never writes: assigned, the conversation would have no agent able to answer.
+      if (assigneeRole === 'viewer') {
+        throw new ConversationsProblem(
+          ConversationsErrorCode.AssigneeCannotAnswer,
+          'A viewer cannot be assigned a conversation: viewers never write in one.',
+          422,
         );
       }
       conversation.assigneeId = changes.assigneeId;

@@ -35,6 +35,7 @@ interface MessagePageRow {
   organization_id: string;
   contact_id: string;
   assignee_id: string | null;
+  after_found: boolean;
   id: string | null;
   author_type: string | null;
   author_id: string | null;
@@ -211,6 +212,13 @@ export class MessagesService {
       )
     ) {
       throw new NotFoundProblem('conversation');
+    }
+    if (!conversation.after_found) {
+      throw new ConversationsProblem(
+        ConversationsErrorCode.MessageCursorUnknown,
+        'after names no message of this conversation.',
+        400,
+      );
     }
 
     const stored = rows.filter((row) => row.id !== null);

@@ -61,6 +61,7 @@ export enum CommonErrorCode {
   UnsupportedMediaType = 'unsupported_media_type',
   NotFound = 'not_found',
   RouteNotFound = 'route_not_found',
+  UnknownEvent = 'unknown_event',
   MethodNotAllowed = 'method_not_allowed',
   Unauthenticated = 'unauthenticated',
   Forbidden = 'forbidden',
