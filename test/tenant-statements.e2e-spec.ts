@@ -745,6 +745,37 @@ describe('tenant statements: one-statement message send and page read', () => {
   });
 
   describe('idempotency and the cold path', () => {
+    it('answers a retry with the stored message after the sender lost the right to write, and refuses a new send', async () => {
+      const conversation = await openConversation(alpha);
+      const socket = await connect(alpha.agent);
+      const clientMessageId = `lost-ack-${randomUUID()}`;
+      const first = await socketSend(
+        socket,
+        conversation.id,
+        'before reassignment',
+        clientMessageId,
+      );
+      expect(first).toMatchObject({ ok: true, duplicate: false });
+
+      await assign(alpha, conversation.id, alpha.otherAgent.id);
+
+      const retry = await socketSend(
+        socket,
+        conversation.id,
+        'before reassignment',
+        clientMessageId,
+      );
+      expect(retry).toMatchObject({
+        ok: true,
+        duplicate: true,
+        message: { id: first.message?.id },
+      });
+      expect(await socketSend(socket, conversation.id, 'after reassignment')).toEqual(
+        refusedWith('forbidden'),
+      );
+      expect(await written(conversation.id)).toEqual({ messages: 1, audits: 1 });
+    });
+
     it('stores one message for a socket send retried with the same clientMessageId and acks the retry as a duplicate', async () => {
       const conversation = await openConversation(alpha);
       const socket = await connect(alpha.agent);

@@ -3,7 +3,7 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
-import { INestApplication } from '@nestjs/common';
+import { ConsoleLogger, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -53,6 +53,9 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
     adapter,
     {
       bufferLogs: true,
+      // What was buffered before the pino logger took over is printed by this one when the start
+      // fails: JSON lines, like every other line the server writes, without colours.
+      logger: new ConsoleLogger({ json: true, colors: false }),
       abortOnError: false,
       bodyParser: false,
     },

@@ -127,6 +127,15 @@ export class MessagesService {
           }
         } catch (error) {
           if (fresh) {
+            // A retry of a send that was stored before the caller lost the right to write: the
+            // idempotency key still answers with what was stored, as it would have the first time.
+            const stored =
+              clientMessageId && error instanceof ForbiddenProblem
+                ? await this.storedCopy(organizationId, state.id, author, clientMessageId)
+                : undefined;
+            if (stored) {
+              return stored;
+            }
             throw error;
           }
           this.stateOf.delete(cacheKey);
@@ -296,16 +305,36 @@ export class MessagesService {
     author: { type: AuthorType; id: string },
     clientMessageId: string | undefined,
   ): Promise<SendResult> {
+    const stored = await this.storedCopy(
+      organizationId,
+      conversationId,
+      author,
+      clientMessageId as string,
+    );
+    if (!stored) {
+      throw new Error('A send matched an idempotency key whose message is not there');
+    }
+
+    return stored;
+  }
+
+  /** The caller's message stored under this idempotency key, as a duplicate, if there is one. */
+  private async storedCopy(
+    organizationId: string,
+    conversationId: string,
+    author: { type: AuthorType; id: string },
+    clientMessageId: string,
+  ): Promise<SendResult | undefined> {
     const existing = await this.transactions.run(organizationId, (manager) =>
-      manager.findOneByOrFail(MessageEntity, {
+      manager.findOneBy(MessageEntity, {
         conversationId,
         authorType: author.type,
         authorId: author.id,
-        clientMessageId: clientMessageId as string,
+        clientMessageId,
       }),
     );
 
-    return { message: toMessageView(existing), duplicate: true };
+    return existing ? { message: toMessageView(existing), duplicate: true } : undefined;
   }
 
   private remember(cacheKey: string, state: ConversationState): void {

@@ -61,7 +61,14 @@ export class DatabaseModule {
           useFactory: (config: AppConfig) => {
             holder.config = config;
 
-            return { type: 'postgres', autoLoadEntities: true, retryAttempts: 0 };
+            // No retries, and no "Retrying (1)..." line with a stack before the real reason:
+            // connectDatabase names the variable at fault, and main.ts prints that alone.
+            return {
+              type: 'postgres',
+              autoLoadEntities: true,
+              retryAttempts: 0,
+              toRetry: () => false,
+            };
           },
           dataSourceFactory: async (typeOrmOptions) => {
             const connected = await connectDatabase(
