@@ -58,9 +58,10 @@ function expectStatus(response: ApiResponse, status: number, what: string): void
 export async function signupOrganization(
   api: ApiClient,
   overrides: Partial<SignupInput> = {},
+  request: { headers?: Record<string, string> } = {},
 ): Promise<SignedUpOrganization> {
   const input = signupInput(overrides);
-  const response = await api.post('/api/v1/auth/signup', input);
+  const response = await api.post('/api/v1/auth/signup', input, request);
   expectStatus(response, 201, 'signup');
   const { organization, user, accessToken, refreshToken, expiresIn } = response.body;
 

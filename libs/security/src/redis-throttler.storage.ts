@@ -2,12 +2,7 @@ import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import Redis from 'ioredis';
 
-interface ThrottlerStorageRecord {
-  totalHits: number;
-  timeToExpire: number;
-  isBlocked: boolean;
-  timeToBlockExpire: number;
-}
+import { ThrottlerStorageRecord } from './memory-throttler.storage';
 
 // One atomic step per hit: count it in the window, and start a block once the limit is passed.
 const INCREMENT = `
