@@ -1,5 +1,6 @@
 import { Socket } from 'socket.io-client';
 
+import { SessionsService } from '@parley/auth';
 import { Clock } from '@parley/core';
 
 import { addMember, login, signupOrganization } from './factories';
@@ -31,6 +32,38 @@ describe('server-side sessions', () => {
 
   afterAll(async () => {
     await server?.close();
+  });
+
+  it('reads a session once for all the checks that arrive while its cached copy is renewed, and sees its end', async () => {
+    const organization = await signupOrganization(server.api);
+    const listed = await server.api.get('/api/v1/auth/sessions', {
+      token: organization.admin.tokens.accessToken,
+    });
+    const sessionId = listed.body.items.find((item: { current: boolean }) => item.current).id;
+    const sessions = server.app.get(SessionsService);
+    const clock = server.app.get(Clock);
+    // The one database read behind a check; background jobs open transactions of their own.
+    const reads = jest.spyOn(sessions as unknown as { read: () => Promise<unknown> }, 'read');
+    try {
+      clock.advance(5_000);
+      const checks = await Promise.all(
+        Array.from({ length: 20 }, () => sessions.findActive(organization.id, sessionId)),
+      );
+
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(new Set(checks.map((check) => check?.id))).toEqual(new Set([sessionId]));
+
+      const ended = await server.api.post('/api/v1/auth/logout', undefined, {
+        token: organization.admin.tokens.accessToken,
+      });
+      expect(ended.status).toBe(204);
+      const after = await Promise.all(
+        Array.from({ length: 5 }, () => sessions.findActive(organization.id, sessionId)),
+      );
+      expect(after).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it('lists the caller’s own active sessions and marks the current one', async () => {

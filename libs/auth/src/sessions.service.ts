@@ -48,6 +48,8 @@ interface CachedSession {
 @Injectable()
 export class SessionsService {
   private readonly cache = new Map<string, CachedSession>();
+  /** Reads of a session under way, shared by the checks that arrive while one runs. */
+  private readonly reading = new Map<string, Promise<ActiveSession | undefined>>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -101,6 +103,30 @@ export class SessionsService {
     ) {
       return cached.session.expiresAt > now ? cached.session : undefined;
     }
+    if (this.transactions.active) {
+      return this.read(organizationId, sessionId, options, now);
+    }
+    // Every event of every socket on a session checks it: when its cached copy runs out, the
+    // first check reads it and the others that arrive meanwhile wait for that one read, instead
+    // of each opening a transaction of its own at the same moment.
+    const key = `${organizationId}|${sessionId}|${options.recordUse !== false}`;
+    let reading = this.reading.get(key);
+    if (!reading) {
+      reading = this.read(organizationId, sessionId, options, now).finally(() =>
+        this.reading.delete(key),
+      );
+      this.reading.set(key, reading);
+    }
+
+    return reading;
+  }
+
+  private async read(
+    organizationId: string,
+    sessionId: string,
+    options: { recordUse?: boolean },
+    now: number,
+  ): Promise<ActiveSession | undefined> {
     // Idle and absolute limits are both checked here: a session unused for the organization's
     // idle time is over, and use is recorded at most once a minute to keep reads cheap.
     const rows: {
