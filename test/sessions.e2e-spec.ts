@@ -1,10 +1,11 @@
+import { Client } from 'pg';
 import { Socket } from 'socket.io-client';
 
 import { SessionsService } from '@parley/auth';
 import { Clock } from '@parley/core';
 
 import { addMember, login, signupOrganization } from './factories';
-import { TestServer, connectSocket, expectProblem, startServer } from './support';
+import { TestServer, connectSocket, expectProblem, startServer, testDatabaseUrl } from './support';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -63,6 +64,36 @@ describe('server-side sessions', () => {
       expect(after).toEqual([undefined, undefined, undefined, undefined, undefined]);
     } finally {
       reads.mockRestore();
+    }
+  });
+
+  it('renews a session in steady use in the background, and still refuses it once ended elsewhere', async () => {
+    const organization = await signupOrganization(server.api);
+    const listed = await server.api.get('/api/v1/auth/sessions', {
+      token: organization.admin.tokens.accessToken,
+    });
+    const sessionId = listed.body.items.find((item: { current: boolean }) => item.current).id;
+    const sessions = server.app.get(SessionsService);
+    const clock = server.app.get(Clock);
+    clock.advance(5_000);
+    expect((await sessions.findActive(organization.id, sessionId))?.id).toBe(sessionId);
+    const reads = jest.spyOn(sessions as unknown as { read: () => Promise<unknown> }, 'read');
+    const database = new Client({ connectionString: testDatabaseUrl() });
+    await database.connect();
+    try {
+      // Half as old as the cache allows: answered from the copy, and read again behind it.
+      clock.advance(600);
+      expect((await sessions.findActive(organization.id, sessionId))?.id).toBe(sessionId);
+      expect(reads).toHaveBeenCalledTimes(1);
+      await reads.mock.results[0].value;
+
+      // Another instance ends it: no copy outlives SESSION_CACHE_MS from its read.
+      await database.query('update auth_sessions set ended_at = now() where id = $1', [sessionId]);
+      clock.advance(1_001);
+      expect(await sessions.findActive(organization.id, sessionId)).toBeUndefined();
+    } finally {
+      reads.mockRestore();
+      await database.end();
     }
   });
 

@@ -96,19 +96,38 @@ export class SessionsService {
   ): Promise<ActiveSession | undefined> {
     const now = this.clock.nowMs();
     const cached = this.cache.get(sessionId);
+    const inTransaction = this.transactions.active;
     if (
       cached &&
       cached.session.organizationId === organizationId &&
       now - cached.checkedAt < this.config.sessionCacheMs
     ) {
+      // A session in steady use is read again in the background once its copy is half as old
+      // as the cache allows, so its checks seldom wait for a read; no copy is ever used past
+      // SESSION_CACHE_MS from the moment its read began.
+      if (!inTransaction && now - cached.checkedAt >= this.config.sessionCacheMs / 2) {
+        void this.sharedRead(organizationId, sessionId, options, now).catch(() => undefined);
+      }
+
       return cached.session.expiresAt > now ? cached.session : undefined;
     }
-    if (this.transactions.active) {
+    if (inTransaction) {
       return this.read(organizationId, sessionId, options, now);
     }
-    // Every event of every socket on a session checks it: when its cached copy runs out, the
-    // first check reads it and the others that arrive meanwhile wait for that one read, instead
-    // of each opening a transaction of its own at the same moment.
+
+    return this.sharedRead(organizationId, sessionId, options, now);
+  }
+
+  /**
+   * Every event of every socket on a session checks it: the checks that arrive while a read of
+   * it is under way wait for that read instead of each opening a transaction of its own.
+   */
+  private sharedRead(
+    organizationId: string,
+    sessionId: string,
+    options: { recordUse?: boolean },
+    now: number,
+  ): Promise<ActiveSession | undefined> {
     const key = `${organizationId}|${sessionId}|${options.recordUse !== false}`;
     let reading = this.reading.get(key);
     if (!reading) {

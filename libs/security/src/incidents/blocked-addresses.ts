@@ -58,6 +58,8 @@ interface OrganizationBlocks {
 export class BlockedAddresses {
   private blocking: { loadedAt: number; ids: ReadonlySet<string> } | undefined;
   private loadingBlocking: Promise<ReadonlySet<string>> | undefined;
+  /** Counts forget() calls, so a read that began before one is not kept after it. */
+  private generation = 0;
   private readonly organizations = new Map<string, OrganizationBlocks>();
 
   constructor(
@@ -125,6 +127,8 @@ export class BlockedAddresses {
   forget(organizationId: string): void {
     this.organizations.delete(organizationId);
     this.blocking = undefined;
+    this.loadingBlocking = undefined;
+    this.generation += 1;
   }
 
   private digest(db: Queryable, organizationId: string, address: string): Promise<Buffer> {
@@ -133,21 +137,42 @@ export class BlockedAddresses {
 
   private async blockingOrganizations(now: number): Promise<ReadonlySet<string>> {
     if (this.blocking && now - this.blocking.loadedAt < BLOCK_CACHE_MS) {
+      // Read again in the background once half as old as allowed, so that every request of the
+      // installation does not wait for the read when the copy runs out.
+      if (now - this.blocking.loadedAt >= BLOCK_CACHE_MS / 2) {
+        void this.loadBlocking(now).catch(() => undefined);
+      }
+
       return this.blocking.ids;
     }
-    this.loadingBlocking ??= this.dataSource
+
+    return this.loadBlocking(now);
+  }
+
+  private loadBlocking(now: number): Promise<ReadonlySet<string>> {
+    if (this.loadingBlocking) {
+      return this.loadingBlocking;
+    }
+    const generation = this.generation;
+    const loading: Promise<ReadonlySet<string>> = this.dataSource
       .query('select parley_blocking_organization_ids($1) as id', [new Date(now)])
       .then((rows: { id: string }[]) => {
         const ids = new Set(rows.map((row) => row.id));
-        this.blocking = { loadedAt: now, ids };
+        // A block committed while this read ran (forget) may be missing from it: keep nothing.
+        if (generation === this.generation) {
+          this.blocking = { loadedAt: now, ids };
+        }
 
         return ids;
       })
       .finally(() => {
-        this.loadingBlocking = undefined;
+        if (this.loadingBlocking === loading) {
+          this.loadingBlocking = undefined;
+        }
       });
+    this.loadingBlocking = loading;
 
-    return this.loadingBlocking;
+    return loading;
   }
 
   private load(
