@@ -35,16 +35,32 @@ describe('server-side sessions', () => {
     await server?.close();
   });
 
-  it('reads a session once for all the checks that arrive while its cached copy is renewed, and sees its end', async () => {
+  /** A new organization's admin session, with the server's session service and clock. */
+  async function signedUpSession() {
     const organization = await signupOrganization(server.api);
     const listed = await server.api.get('/api/v1/auth/sessions', {
       token: organization.admin.tokens.accessToken,
     });
-    const sessionId = listed.body.items.find((item: { current: boolean }) => item.current).id;
-    const sessions = server.app.get(SessionsService);
-    const clock = server.app.get(Clock);
-    // The one database read behind a check; background jobs open transactions of their own.
-    const reads = jest.spyOn(sessions as unknown as { read: () => Promise<unknown> }, 'read');
+    const sessionId: string = listed.body.items.find(
+      (item: { current: boolean }) => item.current,
+    ).id;
+
+    return {
+      organization,
+      sessionId,
+      sessions: server.app.get(SessionsService),
+      clock: server.app.get(Clock),
+    };
+  }
+
+  /** The one database read behind a session check; background jobs open transactions of their own. */
+  function spyOnReads(sessions: SessionsService) {
+    return jest.spyOn(sessions as unknown as { read: () => Promise<unknown> }, 'read');
+  }
+
+  it('reads a session once for all the checks that arrive while its cached copy is renewed, and sees its end', async () => {
+    const { organization, sessionId, sessions, clock } = await signedUpSession();
+    const reads = spyOnReads(sessions);
     try {
       clock.advance(5_000);
       const checks = await Promise.all(
@@ -68,16 +84,10 @@ describe('server-side sessions', () => {
   });
 
   it('renews a session in steady use in the background, and still refuses it once ended elsewhere', async () => {
-    const organization = await signupOrganization(server.api);
-    const listed = await server.api.get('/api/v1/auth/sessions', {
-      token: organization.admin.tokens.accessToken,
-    });
-    const sessionId = listed.body.items.find((item: { current: boolean }) => item.current).id;
-    const sessions = server.app.get(SessionsService);
-    const clock = server.app.get(Clock);
+    const { organization, sessionId, sessions, clock } = await signedUpSession();
     clock.advance(5_000);
     expect((await sessions.findActive(organization.id, sessionId))?.id).toBe(sessionId);
-    const reads = jest.spyOn(sessions as unknown as { read: () => Promise<unknown> }, 'read');
+    const reads = spyOnReads(sessions);
     const database = new Client({ connectionString: testDatabaseUrl() });
     await database.connect();
     try {
