@@ -12,6 +12,7 @@ import { AddIncidents1765065900000 } from './1765065900000-AddIncidents';
 import { DeferAuditChaining1765152000000 } from './1765152000000-DeferAuditChaining';
 import { AddTenantStatements1765238400000 } from './1765238400000-AddTenantStatements';
 import { LinkAuditEntriesInOneUpdate1765238500000 } from './1765238500000-LinkAuditEntriesInOneUpdate';
+import { LightenMessageWrites1765324800000 } from './1765324800000-LightenMessageWrites';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   DeferAuditChaining1765152000000,
   AddTenantStatements1765238400000,
   LinkAuditEntriesInOneUpdate1765238500000,
+  LightenMessageWrites1765324800000,
 ];

@@ -3,8 +3,13 @@ import { DataSource } from 'typeorm';
 
 /** Entries linked per call; a longer backlog takes several calls in a row. */
 const BATCH = 5_000;
-/** How long a commit waits for others of the same organization to share one chaining call. */
-const COALESCE_MS = 20;
+/**
+ * How long a commit waits for others of the same organization to share one chaining call. Each
+ * call has a fixed cost (the head's lock, the scan for unlinked entries, one UPDATE): at 20 ms a
+ * busy organization linked about 30 entries a call for about 90 µs of PostgreSQL time each, at
+ * 250 ms about 500 a call for about 40 µs each.
+ */
+const COALESCE_MS = 250;
 /** The sweep that links whatever the calls after commit missed (another process, a crash). */
 const SWEEP_MS = 1_000;
 
