@@ -2,7 +2,7 @@ import crypto, { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { AES_256_GCM, SealedValueError, aesGcmOpen, aesGcmSeal } from './aead';
+import { AES_256_GCM, SealedValueError, aesGcmOpen, aesGcmSeal, freshNonce } from './aead';
 
 /** One vector of Wycheproof's aead_test_schema_v1.json; every byte string is hex. */
 interface AeadVector {
@@ -366,6 +366,19 @@ describe('AES-256-GCM seal and open', () => {
     for (const seal of seals) {
       expect(aesGcmOpen(key, seal.nonce, seal.ciphertext, seal.tag, aad)).toEqual(plaintext);
     }
+  });
+
+  it('hands out each pooled nonce once, across refills, and never rewrites one already given', () => {
+    // Several refills' worth, so slices from old and new pools are compared with each other.
+    const nonces = Array.from({ length: 2_000 }, () => freshNonce());
+    const copies = nonces.map((nonce) => Buffer.from(nonce));
+    const distinct = new Set(nonces.map((nonce) => nonce.toString('hex')));
+    const drawnLater = Array.from({ length: 2_000 }, () => freshNonce());
+
+    expect(nonces.every((nonce) => nonce.length === AES_256_GCM.nonceBytes)).toBe(true);
+    expect(distinct.size).toBe(nonces.length);
+    expect(drawnLater.some((nonce) => distinct.has(nonce.toString('hex')))).toBe(false);
+    expect(nonces.every((nonce, index) => nonce.equals(copies[index]))).toBe(true);
   });
 
   it('refuses a wrong key as authentication_failed, even one a single bit away', () => {
