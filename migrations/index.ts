@@ -13,6 +13,7 @@ import { DeferAuditChaining1765152000000 } from './1765152000000-DeferAuditChain
 import { AddTenantStatements1765238400000 } from './1765238400000-AddTenantStatements';
 import { LinkAuditEntriesInOneUpdate1765238500000 } from './1765238500000-LinkAuditEntriesInOneUpdate';
 import { LightenMessageWrites1765324800000 } from './1765324800000-LightenMessageWrites';
+import { BatchMessageWrites1765411200000 } from './1765411200000-BatchMessageWrites';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   AddTenantStatements1765238400000,
   LinkAuditEntriesInOneUpdate1765238500000,
   LightenMessageWrites1765324800000,
+  BatchMessageWrites1765411200000,
 ];

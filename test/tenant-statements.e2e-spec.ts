@@ -4,6 +4,8 @@ import { Client } from 'pg';
 import { Socket, io } from 'socket.io-client';
 import { DataSource } from 'typeorm';
 
+import { MessageWrite, MessageWriter, WrittenRow } from '@parley/conversations';
+
 import {
   Member,
   SignedUpOrganization,
@@ -22,7 +24,7 @@ import {
 
 /**
  * Adversarial tests of e70cc92: the message send and the message page read are one statement each
- * (parley_send_message, parley_message_page), outside any request transaction, and a send is
+ * (parley_send_messages, parley_message_page), outside any request transaction, and a send is
  * authorized against the conversation state the server cached the last time it wrote there.
  */
 
@@ -445,43 +447,69 @@ describe('tenant statements: one-statement message send and page read', () => {
     let betaConversation: Opened;
     let betaBody: string;
 
-    /** The 16 arguments of parley_send_message for the given organization and conversation. */
-    function sendArguments(
-      organizationId: string | null,
-      conversation: Opened,
-      options: {
-        id?: string;
-        contactId?: string | null;
-        assigneeId?: string | null;
-        authorId?: string;
-        body?: string;
-      } = {},
-    ): unknown[] {
-      const authorId = options.authorId ?? beta.agent.id;
+    interface BatchSend {
+      conversation: Opened;
+      id?: string;
+      contactId?: string | null;
+      assigneeId?: string | null;
+      authorId?: string;
+      body?: string;
+      authorType?: string;
+      clientMessageId?: string | null;
+    }
+
+    /** The 16 arguments of parley_send_messages for these sends, in this order. */
+    function batchArguments(organizationId: string | null, sends: BatchSend[]): unknown[] {
+      const rows = sends.map((send) => {
+        const authorId = send.authorId ?? beta.agent.id;
+
+        return {
+          conversation: send.conversation.id,
+          contact: send.contactId === undefined ? send.conversation.contactId : send.contactId,
+          assignee: send.assigneeId ?? null,
+          id: send.id ?? randomUUID(),
+          authorType: send.authorType ?? 'agent',
+          authorId,
+          // A well-formed sealed body, so that a leaking insert would really store a row.
+          body: send.body ?? betaBody,
+          clientMessageId: send.clientMessageId ?? null,
+          at: new Date(),
+          actorType: 'user',
+          actorId: authorId,
+        };
+      });
 
       return [
         organizationId,
-        conversation.id,
-        options.contactId === undefined ? conversation.contactId : options.contactId,
-        options.assigneeId ?? null,
-        options.id ?? randomUUID(),
-        'agent',
-        authorId,
-        // A well-formed sealed body, so that a leaking insert would really store a row.
-        options.body ?? betaBody,
-        null,
-        new Date(),
-        'user',
-        authorId,
-        null,
-        null,
-        null,
+        rows.map((row) => row.conversation),
+        rows.map((row) => row.contact),
+        rows.map((row) => row.assignee),
+        rows.map((row) => row.id),
+        rows.map((row) => row.authorType),
+        rows.map((row) => row.authorId),
+        rows.map((row) => row.body),
+        rows.map((row) => row.clientMessageId),
+        rows.map((row) => row.at),
+        rows.map((row) => row.actorType),
+        rows.map((row) => row.actorId),
+        rows.map(() => null),
+        rows.map(() => null),
+        rows.map(() => null),
         true,
       ];
     }
 
+    /** parley_send_messages with one send, for the given organization and conversation. */
+    function sendArguments(
+      organizationId: string | null,
+      conversation: Opened,
+      options: Omit<BatchSend, 'conversation'> = {},
+    ): unknown[] {
+      return batchArguments(organizationId, [{ conversation, ...options }]);
+    }
+
     const SEND =
-      'select * from parley_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)';
+      'select * from parley_send_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)';
     const PAGE = 'select * from parley_message_page($1, $2, $3, $4)';
 
     async function inTransactionOf<T>(
@@ -536,7 +564,7 @@ describe('tenant statements: one-statement message send and page read', () => {
       expect(await visibleConversations()).toBe(0);
     });
 
-    it('refuses parley_enter_tenant and parley_send_message for another organization inside a transaction set to one, and writes nothing', async () => {
+    it('refuses parley_enter_tenant and parley_send_messages for another organization inside a transaction set to one, and writes nothing', async () => {
       const before = await written(betaConversation.id);
       const id = randomUUID();
 
@@ -740,6 +768,207 @@ describe('tenant statements: one-statement message send and page read', () => {
         await locker.end();
       }
       expect(await written(conversation.id)).toEqual(before);
+    });
+
+    it("decides each send of a batch on its own: another organization's conversation gets no row, a stale state stores nothing, the rest are stored in order", async () => {
+      const first = await openConversation(alpha);
+      const second = await openConversation(alpha);
+      const beforeTheirs = await written(betaConversation.id);
+      const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+
+      const result = await runtime.query(
+        SEND,
+        batchArguments(alpha.organization.id, [
+          { conversation: first, id: ids[0], authorId: alpha.agent.id },
+          { conversation: betaConversation, id: ids[1], authorId: alpha.agent.id },
+          { conversation: second, id: ids[2], authorId: alpha.agent.id, contactId: randomUUID() },
+          { conversation: second, id: ids[3], authorId: alpha.agent.id },
+        ]),
+      );
+
+      expect(result.rows).toEqual([
+        expect.objectContaining({ ord: 1, conversation_id: first.id, id: ids[0] }),
+        expect.objectContaining({ ord: 3, conversation_id: second.id, id: null }),
+        expect.objectContaining({ ord: 4, conversation_id: second.id, id: ids[3] }),
+      ]);
+      expect(await written(first.id)).toEqual({ messages: 1, audits: 1 });
+      expect(await written(second.id)).toEqual({ messages: 1, audits: 1 });
+      expect(await written(betaConversation.id)).toEqual(beforeTheirs);
+      const { rows } = await owner.query<{ id: string; organization_id: string }>(
+        'select id, organization_id from messages where id = any($1::uuid[]) order by created_at',
+        [ids],
+      );
+      expect(rows).toEqual([
+        { id: ids[0], organization_id: alpha.organization.id },
+        { id: ids[3], organization_id: alpha.organization.id },
+      ]);
+    });
+
+    it('stores one message for two sends of a batch with the same idempotency key', async () => {
+      const conversation = await openConversation(alpha);
+      const key = `batch-${randomUUID()}`;
+      const [kept, dropped] = [randomUUID(), randomUUID()];
+
+      const result = await runtime.query(
+        SEND,
+        batchArguments(alpha.organization.id, [
+          { conversation, id: kept, authorId: alpha.agent.id, clientMessageId: key },
+          { conversation, id: dropped, authorId: alpha.agent.id, clientMessageId: key },
+        ]),
+      );
+
+      expect(result.rows).toEqual([
+        expect.objectContaining({ ord: 1, id: kept }),
+        expect.objectContaining({ ord: 2, id: null }),
+      ]);
+      expect(await written(conversation.id)).toEqual({ messages: 1, audits: 1 });
+    });
+
+    it('refuses a batch whose arrays do not all have one element per send, and writes nothing', async () => {
+      const conversation = await openConversation(alpha);
+      const uneven = batchArguments(alpha.organization.id, [
+        { conversation, authorId: alpha.agent.id },
+        { conversation, authorId: alpha.agent.id },
+      ]);
+      // One body for two sends: the second would otherwise read a null body.
+      uneven[7] = (uneven[7] as string[]).slice(0, 1);
+
+      await expect(runtime.query(SEND, uneven)).rejects.toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/one element per send/),
+      });
+      expect(await written(conversation.id)).toEqual({ messages: 0, audits: 0 });
+      expect(await runtime.query(SEND, batchArguments(alpha.organization.id, []))).toMatchObject({
+        rows: [],
+      });
+    });
+
+    it('writes nothing of a batch in which one send breaks a constraint', async () => {
+      const conversation = await openConversation(alpha);
+
+      await expect(
+        runtime.query(
+          SEND,
+          batchArguments(alpha.organization.id, [
+            { conversation, authorId: alpha.agent.id },
+            { conversation, authorId: alpha.agent.id, body: `clear ${BODY_MARKER}` },
+          ]),
+        ),
+      ).rejects.toMatchObject({ code: '23514', constraint: 'messages_body_sealed' });
+      expect(await written(conversation.id)).toEqual({ messages: 0, audits: 0 });
+    });
+  });
+
+  describe('batched writes on the server', () => {
+    /** A well-formed sealed value, for writes that skip the server's sealing. */
+    let storedBody: string;
+
+    beforeAll(async () => {
+      const seeded = await openConversation(alpha);
+      expect((await restSend(alpha.admin, seeded.id, 'seed')).status).toBe(201);
+      const { rows } = await owner.query<{ body: string }>(
+        'select body from messages where conversation_id = $1',
+        [seeded.id],
+      );
+      storedBody = rows[0].body;
+    });
+
+    it('stores, acknowledges and delivers each of many concurrent socket sends once, with one audit entry each', async () => {
+      const conversations = await Promise.all(
+        Array.from({ length: 6 }, () => openConversation(alpha)),
+      );
+      const watcher = await connect(alpha.admin);
+      const delivered = collect(watcher);
+      for (const conversation of conversations) {
+        expect(
+          await ack(watcher, 'conversation:join', { conversationId: conversation.id }),
+        ).toEqual(expect.objectContaining({ ok: true }));
+      }
+      const senders = await Promise.all(conversations.map(() => connect(alpha.admin)));
+      const rounds = 5;
+
+      const acks = await Promise.all(
+        senders.map(async (socket, index) => {
+          const answers: Ack[] = [];
+          for (let round = 0; round < rounds; round += 1) {
+            // Each sender sends two at once, so batches also hold two sends of one conversation.
+            answers.push(
+              ...(await Promise.all([
+                socketSend(socket, conversations[index].id, `burst ${index}.${round}.a`),
+                socketSend(socket, conversations[index].id, `burst ${index}.${round}.b`),
+              ])),
+            );
+          }
+
+          return answers;
+        }),
+      );
+
+      const flat = acks.flat();
+      expect(flat).toHaveLength(conversations.length * rounds * 2);
+      expect(flat.every((answer) => answer.ok && answer.duplicate === false)).toBe(true);
+      expect(new Set(flat.map((answer) => answer.message?.id)).size).toBe(flat.length);
+      for (const conversation of conversations) {
+        expect(await written(conversation.id)).toEqual({
+          messages: rounds * 2,
+          audits: rounds * 2,
+        });
+      }
+      const deadline = Date.now() + 5_000;
+      while (delivered.filter((body) => body.startsWith('burst')).length < flat.length) {
+        if (Date.now() > deadline) {
+          break;
+        }
+        await sleep(20);
+      }
+      expect(delivered.filter((body) => body.startsWith('burst')).sort()).toEqual(
+        flat.map((answer) => answer.message?.body).sort(),
+      );
+    });
+
+    it('writes a failed batch again one send at a time, so only the send that broke a constraint is refused', async () => {
+      const conversation = await openConversation(alpha);
+      const writer = server.app.get(MessageWriter);
+      const write = (overrides: Partial<MessageWrite>): MessageWrite => ({
+        conversationId: conversation.id,
+        contactId: conversation.contactId,
+        assigneeId: null,
+        id: randomUUID(),
+        authorType: 'agent',
+        authorId: alpha.agent.id,
+        body: storedBody,
+        clientMessageId: null,
+        at: new Date(),
+        actorType: 'user',
+        actorId: alpha.agent.id,
+        requestId: null,
+        ip: null,
+        elevationId: null,
+        ...overrides,
+      });
+      const writes = [write({}), write({ body: `clear ${BODY_MARKER}` }), write({})];
+
+      // Called in one turn of the event loop, the three share one batch.
+      const outcomes = await Promise.allSettled(
+        writes.map((each) => writer.write(alpha.organization.id, each)),
+      );
+
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+      ]);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({
+        code: '23514',
+        constraint: 'messages_body_sealed',
+      });
+      expect((outcomes[0] as PromiseFulfilledResult<WrittenRow>).value).toMatchObject({
+        id: writes[0].id,
+      });
+      expect((outcomes[2] as PromiseFulfilledResult<WrittenRow>).value).toMatchObject({
+        id: writes[2].id,
+      });
+      expect(await written(conversation.id)).toEqual({ messages: 2, audits: 2 });
     });
   });
 

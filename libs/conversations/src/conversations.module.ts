@@ -11,6 +11,7 @@ import { ContactsController, ConversationsController } from './conversations.con
 import { ConversationsService } from './conversations.service';
 import { MessageEntity } from './message.entity';
 import { MessageBroadcaster } from './message-broadcaster';
+import { MessageWriter } from './message-writer';
 import { MessagesService } from './messages.service';
 import { SocketHandshake } from './socket-handshake';
 import { WidgetController } from './widget.controller';
@@ -26,6 +27,7 @@ import { WidgetController } from './widget.controller';
     ConversationsService,
     MessagesService,
     MessageBroadcaster,
+    MessageWriter,
     ChatGateway,
     SocketContextInterceptor,
     SocketHandshake,

@@ -3,3 +3,4 @@ export * from './conversation.entity';
 export * from './conversations.dto';
 export * from './conversations.module';
 export * from './message.entity';
+export * from './message-writer';

@@ -1,18 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 
 import { AuditService } from '@parley/audit';
 import { AbilityFactory, subjectOf } from '@parley/authz';
-import {
-  APP_CONFIG,
-  AppConfig,
-  Clock,
-  ForbiddenProblem,
-  Metrics,
-  NotFoundProblem,
-  RequestContext,
-} from '@parley/core';
+import { Clock, ForbiddenProblem, Metrics, NotFoundProblem, RequestContext } from '@parley/core';
 import { FieldCipher } from '@parley/crypto';
 import { TenantStatement, TenantTransactions } from '@parley/database';
 
@@ -20,16 +12,8 @@ import { MessageView } from './conversations.dto';
 import { ConversationsErrorCode, ConversationsProblem } from './conversations.errors';
 import { AuthorType, MessageEntity } from './message.entity';
 import { MessageBroadcaster } from './message-broadcaster';
+import { MessageWriter, WrittenRow } from './message-writer';
 import { toMessageView } from './views';
-
-interface SendRow {
-  conversation_id: string;
-  organization_id: string;
-  contact_id: string;
-  assignee_id: string | null;
-  id: string | null;
-  created_at: Date | null;
-}
 
 interface MessagePageRow {
   organization_id: string;
@@ -48,18 +32,13 @@ export interface SendResult {
   duplicate: boolean;
 }
 
-/** What a write is authorized against; parley_send_message inserts only while it still holds. */
+/** What a write is authorized against; parley_send_messages inserts only while it still holds. */
 interface ConversationState {
   id: string;
   organizationId: string;
   contactId: string;
   assigneeId: string | null;
 }
-
-const SEND_MESSAGE: TenantStatement = {
-  name: 'parley_send_message',
-  text: `select * from parley_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-};
 
 const MESSAGE_PAGE: TenantStatement = {
   name: 'parley_message_page',
@@ -82,10 +61,8 @@ export class MessagesService {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly cipher: FieldCipher,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
-    this.skipAudit = config.benchUnsafeNoMessageAudit && !config.production;
-  }
+    private readonly writer: MessageWriter,
+  ) {}
 
   /**
    * The last state seen of each conversation a message was sent to. It is only a guess: a send
@@ -93,9 +70,6 @@ export class MessagesService {
    * the row as it is otherwise. Entries are used only for their own organization.
    */
   private readonly stateOf = new Map<string, ConversationState>();
-
-  /** BENCH_UNSAFE_NO_MESSAGE_AUDIT: never true in production (the configuration refuses it). */
-  private readonly skipAudit: boolean;
 
   /**
    * Stores a message from the caller and broadcasts it once it is committed. A retried send with
@@ -144,26 +118,24 @@ export class MessagesService {
       }
       const now = this.clock.now();
       const audit = this.audit.entry({ organizationId: '', action: 'message.created' });
-      const [row] = await this.transactions.statement<SendRow>(organizationId, SEND_MESSAGE, [
-        organizationId,
-        requestedId,
-        state?.contactId ?? null,
-        state?.assigneeId ?? null,
+      const row = await this.writer.write(organizationId, {
+        conversationId: requestedId,
+        contactId: state?.contactId ?? null,
+        assigneeId: state?.assigneeId ?? null,
         id,
-        author.type,
-        author.id,
+        authorType: author.type,
+        authorId: author.id,
         // No state, no insert: the body is not used, but the column's constraint is not checked
         // either, so a placeholder will do.
-        sealed?.body ?? '',
-        clientMessageId ?? null,
-        now,
-        audit.actorType,
-        audit.actorId,
-        audit.requestId,
-        audit.ip,
-        audit.elevationId,
-        !this.skipAudit,
-      ]);
+        body: sealed?.body ?? '',
+        clientMessageId: clientMessageId ?? null,
+        at: now,
+        actorType: audit.actorType,
+        actorId: audit.actorId,
+        requestId: audit.requestId,
+        ip: audit.ip,
+        elevationId: audit.elevationId,
+      });
       if (!row) {
         this.stateOf.delete(cacheKey);
         throw new NotFoundProblem('conversation');
@@ -277,7 +249,7 @@ export class MessagesService {
     organizationId: string,
     author: { type: AuthorType; id: string },
     conversationId: string,
-    row: SendRow,
+    row: WrittenRow,
     body: string,
   ): SendResult {
     const message: MessageView = {
@@ -288,7 +260,7 @@ export class MessagesService {
       body,
       createdAt: new Date(row.created_at as Date).toISOString(),
     };
-    if (!this.skipAudit) {
+    if (this.writer.audited) {
       this.audit.appended(organizationId);
     }
     this.transactions.afterCommit(() => {
