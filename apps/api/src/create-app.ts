@@ -7,7 +7,7 @@ import { ConsoleLogger, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import secureJson from 'secure-json-parse';
 
 import {
@@ -18,6 +18,7 @@ import {
   ProblemException,
   createValidationPipe,
   jsonDepth,
+  logAnsweredRequests,
 } from '@parley/core';
 
 import { AppModule, AppOptions } from './app.module';
@@ -104,6 +105,7 @@ export async function createApp(options: AppOptions): Promise<NestFastifyApplica
   fastify.addHook('onRequest', async (request, reply) => {
     allowWidgetOrigin(request, reply);
   });
+  logAnsweredRequests(fastify, PinoLogger.root);
   const metrics = app.get(Metrics);
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions?.url ?? 'unmatched';

@@ -203,25 +203,18 @@ export class MessagesService {
     }
 
     const stored = rows.filter((row) => row.id !== null);
-    const bodies = await this.transactions.preferCache(organizationId, async (db) => {
-      const opened: string[] = [];
-      for (const row of stored) {
-        opened.push(
-          await this.cipher.open(
-            db,
-            {
-              organizationId: conversation.organization_id,
-              table: 'messages',
-              column: 'body',
-              rowId: row.id as string,
-            },
-            row.body as string,
-          ),
-        );
-      }
-
-      return opened;
-    });
+    const bodies = await this.transactions.preferCache(organizationId, (db) =>
+      this.cipher.openMany(
+        db,
+        stored.map((row) => ({
+          organizationId: conversation.organization_id,
+          table: 'messages',
+          column: 'body',
+          rowId: row.id as string,
+        })),
+        stored.map((row) => row.body as string),
+      ),
+    );
 
     return stored.map((row, index) => ({
       id: row.id as string,

@@ -86,7 +86,11 @@ export function aesGcmOpen(
   decipher.setAAD(aad);
   decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+    const clear = decipher.update(ciphertext);
+    // GCM releases every byte in update(); final() only checks the tag.
+    decipher.final();
+
+    return clear;
   } catch {
     throw new SealedValueError(
       'it was altered, moved, or sealed under another key',

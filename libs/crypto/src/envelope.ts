@@ -11,6 +11,25 @@ export const ENVELOPE_VERSION = 'pv1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const KEY_VERSION = /^[1-9][0-9]{0,8}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const BASE64URL_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Whether unpadded base64url text is the one encoding of its bytes: a length that leaves one
+ * character over encodes nothing, and the bits the last character carries past the final byte
+ * must be zero (Node's decoder drops them, so another text would decode to the same bytes).
+ */
+function isCanonicalBase64url(text: string): boolean {
+  const over = text.length % 4;
+  if (over === 1) {
+    return false;
+  }
+  if (over === 0) {
+    return true;
+  }
+  const last = BASE64URL_DIGITS.indexOf(text[text.length - 1]);
+
+  return (last & (over === 2 ? 0b1111 : 0b11)) === 0;
+}
 
 /**
  * The same shape as a PostgreSQL regular expression, for the CHECK constraint on every sealed
@@ -65,12 +84,12 @@ export function parseEnvelope(value: string): Envelope {
   ) {
     throw new SealedValueError('malformed');
   }
-  const nonce = Buffer.from(nonceText, 'base64url');
-  const sealed = Buffer.from(sealedText, 'base64url');
-  // Base64url that does not round-trip was not written by us (e.g. trailing bits set).
-  if (nonce.toString('base64url') !== nonceText || sealed.toString('base64url') !== sealedText) {
+  // Base64url that is not the one encoding of its bytes was not written by us.
+  if (!isCanonicalBase64url(nonceText) || !isCanonicalBase64url(sealedText)) {
     throw new SealedValueError('malformed');
   }
+  const nonce = Buffer.from(nonceText, 'base64url');
+  const sealed = Buffer.from(sealedText, 'base64url');
   if (nonce.length !== AES_256_GCM.nonceBytes) {
     throw new SealedValueError(`the nonce must be ${AES_256_GCM.nonceBytes} bytes`, 'wrong_size');
   }
@@ -102,22 +121,20 @@ export function isEnvelope(value: unknown): value is string {
 
 /** The additional authenticated data: the format, the key, and the exact place of the value. */
 export function envelopeAad(binding: SealBinding, keyId: string, version: number): Buffer {
-  for (const [name, part] of Object.entries(binding)) {
+  const { organizationId, table, column, rowId } = binding;
+  for (const [name, part] of [
+    ['organizationId', organizationId],
+    ['table', table],
+    ['column', column],
+    ['rowId', rowId],
+  ] as const) {
     if (typeof part !== 'string' || part === '' || part.includes('|')) {
       throw new SealedValueError(`the binding's ${name} is missing or malformed`);
     }
   }
 
   return Buffer.from(
-    [
-      ENVELOPE_VERSION,
-      binding.organizationId,
-      binding.table,
-      binding.column,
-      binding.rowId,
-      keyId,
-      String(version),
-    ].join('|'),
+    `${ENVELOPE_VERSION}|${organizationId}|${table}|${column}|${rowId}|${keyId}|${version}`,
     'utf8',
   );
 }

@@ -1,9 +1,9 @@
 import { types } from 'node:util';
 
-import { RequestMethod } from '@nestjs/common';
 import { ClsServiceManager } from 'nestjs-cls';
 import { Params } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import { stdSerializers } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 
 import { AppConfig } from '../config/config.schema';
 import { ParleyStore } from '../context/request-context';
@@ -72,19 +72,17 @@ export function redactLogLine(line: string): string {
 }
 
 /**
- * pino-http runs pino's error serializer before any of ours, and it takes any object with a
- * message for an error and writes its class, `Object`, as `type`: an error already cut down by
- * `safeError` (a plain object) is logged as it was given.
+ * Errors through pino's own serializer (type, message, stack), except one already cut down by
+ * `safeError`, a plain object, which that serializer would log with `Object` as its type: it is
+ * logged as it was given.
  */
-function keepSafeError(serialized: { raw?: unknown }): unknown {
-  const raw = serialized?.raw;
-
-  return raw !== null &&
-    typeof raw === 'object' &&
-    !(raw instanceof Error) &&
-    !types.isNativeError(raw)
-    ? raw
-    : serialized;
+function serializeError(error: unknown): unknown {
+  return error !== null &&
+    typeof error === 'object' &&
+    !(error instanceof Error) &&
+    !types.isNativeError(error)
+    ? error
+    : stdSerializers.err(error as Error);
 }
 
 /**
@@ -122,9 +120,59 @@ function contextFields(): Record<string, unknown> {
   };
 }
 
+interface AnsweredRequest {
+  id: string;
+  method: string;
+  url: string;
+  ip: string;
+}
+
+interface RequestHooks {
+  addHook(
+    name: 'onResponse',
+    hook: (
+      request: AnsweredRequest,
+      reply: { statusCode: number; elapsedTime: number },
+      done: () => void,
+    ) => void,
+  ): void;
+}
+
+/**
+ * One line per answered request, `request completed`, at info (warn for 4xx, error for 5xx), with
+ * the request id, method, path (never the query) and address, the status and the time taken. It
+ * replaces pino-http's middleware, which made two child loggers, serializing the request, and
+ * ran an AsyncLocalStorage scope for every request whether or not its line was written; the
+ * request id, organization and actor come from the request context like on every other line.
+ */
+export function logAnsweredRequests(fastify: RequestHooks, logger: Logger): void {
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    if (logger.isLevelEnabled(level)) {
+      logger[level](
+        {
+          requestId: request.id,
+          req: {
+            id: request.id,
+            method: request.method,
+            url: request.url.split('?')[0],
+            remoteAddress: request.ip,
+          },
+          res: { statusCode: status },
+          responseTime: Math.round(reply.elapsedTime),
+        },
+        'request completed',
+      );
+    }
+    done();
+  });
+}
+
 export function loggerParams(config: AppConfig, destination?: DestinationStream): Params {
   return {
-    forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
+    // No route gets pino-http's middleware: logAnsweredRequests writes the request lines.
+    forRoutes: [],
     pinoHttp: [
       {
         level: config.logLevel,
@@ -138,7 +186,9 @@ export function loggerParams(config: AppConfig, destination?: DestinationStream)
         },
         base: { service: 'parley-api' },
         messageKey: 'message',
-        genReqId: (req) => (req as { id?: string }).id ?? 'unknown',
+        // The serializers below take the plain objects logAnsweredRequests and the rest of the
+        // code log; pino-http's wrappers expect raw requests and replies.
+        wrapSerializers: false,
         mixin: () => contextFields(),
         serializers: {
           req: (req: { id?: string; method?: string; url?: string; remoteAddress?: string }) => ({
@@ -148,16 +198,8 @@ export function loggerParams(config: AppConfig, destination?: DestinationStream)
             remoteAddress: req.remoteAddress,
           }),
           res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-          err: (err: { raw?: unknown }) => keepSafeError(err),
+          err: serializeError,
         },
-        customLogLevel: (_req, res, err) => {
-          if (err || res.statusCode >= 500) {
-            return 'error';
-          }
-
-          return res.statusCode >= 400 ? 'warn' : 'info';
-        },
-        quietReqLogger: true,
       },
       destination as DestinationStream,
     ],

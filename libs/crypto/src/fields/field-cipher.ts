@@ -96,6 +96,46 @@ export class FieldCipher {
     return clear.toString('utf8');
   }
 
+  /**
+   * Opens several values, in order, looking each key version among them up once; refuses as
+   * open() does, with the first value that does not open.
+   */
+  async openMany(db: Queryable, bindings: SealBinding[], sealed: string[]): Promise<string[]> {
+    if (bindings.length !== sealed.length) {
+      throw new Error('openMany needs one binding per value');
+    }
+    const envelopes = sealed.map((value) => parseEnvelope(value));
+    const materials = new Map<string, Buffer>();
+    for (const [index, envelope] of envelopes.entries()) {
+      const { organizationId } = bindings[index];
+      const reference = `${organizationId}|${envelope.keyId}|${envelope.version}`;
+      if (!materials.has(reference)) {
+        materials.set(
+          reference,
+          await this.keys.forOpening(db, organizationId, envelope.keyId, envelope.version),
+        );
+      }
+    }
+
+    return envelopes.map((envelope, index) => {
+      const binding = bindings[index];
+      if (this.nullCipher) {
+        return envelope.ciphertext.toString('utf8');
+      }
+      const material = materials.get(
+        `${binding.organizationId}|${envelope.keyId}|${envelope.version}`,
+      ) as Buffer;
+
+      return aesGcmOpen(
+        material,
+        envelope.nonce,
+        envelope.ciphertext,
+        envelope.tag,
+        envelopeAad(binding, envelope.keyId, envelope.version),
+      ).toString('utf8');
+    });
+  }
+
   /** Opens a value that may be null. */
   async openNullable(db: Queryable, binding: SealBinding, sealed: string | null) {
     return sealed === null ? null : this.open(db, binding, sealed);
