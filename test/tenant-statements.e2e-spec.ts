@@ -458,8 +458,15 @@ describe('tenant statements: one-statement message send and page read', () => {
       clientMessageId?: string | null;
     }
 
-    /** The 16 arguments of parley_send_messages for these sends, in this order. */
-    function batchArguments(organizationId: string | null, sends: BatchSend[]): unknown[] {
+    /**
+     * The 17 arguments of parley_send_messages for these sends, in this order; `wait` false makes
+     * a batch skip conversations another transaction holds locked.
+     */
+    function batchArguments(
+      organizationId: string | null,
+      sends: BatchSend[],
+      { wait = true }: { wait?: boolean } = {},
+    ): unknown[] {
       const rows = sends.map((send) => {
         const authorId = send.authorId ?? beta.agent.id;
 
@@ -496,6 +503,7 @@ describe('tenant statements: one-statement message send and page read', () => {
         rows.map(() => null),
         rows.map(() => null),
         true,
+        wait,
       ];
     }
 
@@ -509,7 +517,7 @@ describe('tenant statements: one-statement message send and page read', () => {
     }
 
     const SEND =
-      'select * from parley_send_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)';
+      'select * from parley_send_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)';
     const PAGE = 'select * from parley_message_page($1, $2, $3, $4)';
 
     async function inTransactionOf<T>(
@@ -843,6 +851,75 @@ describe('tenant statements: one-statement message send and page read', () => {
       });
     });
 
+    it('skips a conversation another transaction holds locked when told not to wait, answers it busy, and writes the rest', async () => {
+      const held = await openConversation(alpha);
+      const free = await openConversation(alpha);
+      const locker = new Client({ connectionString: testDatabaseUrl() });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query('select 1 from conversations where id = $1 for update', [held.id]);
+
+        const started = Date.now();
+        const result = await runtime.query(
+          SEND,
+          batchArguments(
+            alpha.organization.id,
+            [
+              { conversation: held, authorId: alpha.agent.id },
+              { conversation: free, authorId: alpha.agent.id },
+            ],
+            { wait: false },
+          ),
+        );
+
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(result.rows).toEqual([
+          {
+            ord: 1,
+            busy: true,
+            conversation_id: null,
+            organization_id: null,
+            contact_id: null,
+            assignee_id: null,
+            id: null,
+            created_at: null,
+          },
+          expect.objectContaining({ ord: 2, busy: false, id: expect.any(String) }),
+        ]);
+        expect(await written(held.id)).toEqual({ messages: 0, audits: 0 });
+        expect(await written(free.id)).toEqual({ messages: 1, audits: 1 });
+      } finally {
+        await locker.query('rollback').catch(() => undefined);
+        await locker.end();
+      }
+    });
+
+    it("answers another organization's locked conversation with no row, not busy", async () => {
+      const locker = new Client({ connectionString: testDatabaseUrl() });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query('select 1 from conversations where id = $1 for update', [
+          betaConversation.id,
+        ]);
+        const before = await written(betaConversation.id);
+
+        const result = await runtime.query(
+          SEND,
+          batchArguments(alpha.organization.id, [{ conversation: betaConversation }], {
+            wait: false,
+          }),
+        );
+
+        expect(result.rows).toEqual([]);
+        expect(await written(betaConversation.id)).toEqual(before);
+      } finally {
+        await locker.query('rollback').catch(() => undefined);
+        await locker.end();
+      }
+    });
+
     it('writes nothing of a batch in which one send breaks a constraint', async () => {
       const conversation = await openConversation(alpha);
 
@@ -924,6 +1001,53 @@ describe('tenant statements: one-statement message send and page read', () => {
       expect(delivered.filter((body) => body.startsWith('burst')).sort()).toEqual(
         flat.map((answer) => answer.message?.body).sort(),
       );
+    });
+
+    it('lets a conversation held locked delay only its own sends, which are then stored in the order they were sent', async () => {
+      const held = await openConversation(alpha);
+      const free = await openConversation(alpha);
+      const socket = await connect(alpha.agent);
+      const other = await connect(alpha.agent);
+      const locker = new Client({ connectionString: testDatabaseUrl() });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query('select 1 from conversations where id = $1 for update', [held.id]);
+
+        const order: string[] = [];
+        const first = socketSend(socket, held.id, 'held first').then((answer) => {
+          order.push('held first');
+
+          return answer;
+        });
+        await sleep(50);
+        const second = socketSend(socket, held.id, 'held second').then((answer) => {
+          order.push('held second');
+
+          return answer;
+        });
+        // Another conversation of the same organization is not held up meanwhile.
+        const meanwhile = await socketSend(other, free.id, 'not held');
+        order.push('not held');
+        expect(meanwhile).toEqual(expect.objectContaining({ ok: true, duplicate: false }));
+        await sleep(200);
+        expect(order).toEqual(['not held']);
+        expect(await written(held.id)).toEqual({ messages: 0, audits: 0 });
+
+        await locker.query('commit');
+        const answers = await Promise.all([first, second]);
+
+        expect(answers.map((answer) => answer.ok)).toEqual([true, true]);
+        expect(order).toEqual(['not held', 'held first', 'held second']);
+        const { rows } = await owner.query<{ id: string }>(
+          'select id from messages where conversation_id = $1 order by created_at, id',
+          [held.id],
+        );
+        expect(rows.map((row) => row.id)).toEqual(answers.map((answer) => answer.message?.id));
+      } finally {
+        await locker.query('rollback').catch(() => undefined);
+        await locker.end();
+      }
     });
 
     it('writes a failed batch again one send at a time, so only the send that broke a constraint is refused', async () => {

@@ -38,7 +38,11 @@ export interface WrittenRow {
 
 interface BatchRow extends WrittenRow {
   ord: number;
+  busy: boolean;
 }
+
+/** A write's outcome: the row, nothing (the conversation is not visible), or skipped as locked. */
+type Outcome = WrittenRow | undefined | 'busy';
 
 interface Pending {
   write: MessageWrite;
@@ -50,31 +54,39 @@ interface Lane {
   waiting: Pending[];
   running: number;
   scheduled: boolean;
+  /** Writes whose conversation was locked, one at a time, in the order they arrived. */
+  slow: Promise<void>;
+  /** How many writes each conversation has on the slow path; later ones follow them there. */
+  slowConversations: Map<string, number>;
 }
 
 const SEND_MESSAGES: TenantStatement = {
   name: 'parley_send_messages',
-  text: 'select * from parley_send_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)',
+  text: 'select * from parley_send_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)',
 };
 
 /**
- * Batches of one organization in the database at once. Two let one batch be written while the
- * next one fills; more would only make each batch smaller.
+ * Batches of one organization in the database at once. One keeps the organization's messages
+ * committed in the order this instance received them, and measured no slower than two: the
+ * batch that waits takes everything that arrived meanwhile.
  */
-const RUNNING_PER_ORGANIZATION = 2;
+const RUNNING_PER_ORGANIZATION = 1;
 
 /** Sends per batch at most (each body up to about 5 KB sealed). */
 const BATCH_LIMIT = 100;
 
 /**
  * Stores messages through `parley_send_messages`, in batches per organization. A write that
- * arrives while that organization's batches are running waits for the next batch, which takes
+ * arrives while that organization's batch is running waits for the next batch, which takes
  * everything that arrived meanwhile, so a busy organization pays one statement, transaction and
  * commit for many messages, and a quiet one sends each message at once as a batch of one.
  * Nothing is acknowledged before its batch has committed.
  *
- * Inside a tenant transaction a write runs alone in that transaction. A batch that fails as a
- * whole is tried again one write at a time, so one write's error is only its own.
+ * A batch does not wait for a conversation locked by another transaction: those writes come back
+ * busy and are written alone, one after the other, waiting for the lock; later writes to the same
+ * conversation follow them, so its messages keep their order. Inside a tenant transaction a write
+ * runs alone in that transaction. A batch that fails as a whole is tried again one write at a
+ * time, so one write's error is only its own.
  */
 @Injectable()
 export class MessageWriter {
@@ -99,13 +111,19 @@ export class MessageWriter {
   /** Resolves with the row the write produced, or undefined when the conversation is not visible. */
   write(organizationId: string, write: MessageWrite): Promise<WrittenRow | undefined> {
     if (this.transactions.active) {
-      return this.run(organizationId, [write]).then((rows) => rows[0]);
+      return this.writeAlone(organizationId, write);
     }
 
     return new Promise((resolve, reject) => {
       let lane = this.lanes.get(organizationId);
       if (!lane) {
-        lane = { waiting: [], running: 0, scheduled: false };
+        lane = {
+          waiting: [],
+          running: 0,
+          scheduled: false,
+          slow: Promise.resolve(),
+          slowConversations: new Map(),
+        };
         this.lanes.set(organizationId, lane);
       }
       lane.waiting.push({ write, resolve, reject });
@@ -130,27 +148,37 @@ export class MessageWriter {
 
   private start(organizationId: string, lane: Lane): void {
     while (lane.running < RUNNING_PER_ORGANIZATION && lane.waiting.length > 0) {
-      const batch = lane.waiting.splice(0, BATCH_LIMIT);
-      lane.running += 1;
-      void this.settle(organizationId, batch).finally(() => {
-        lane.running -= 1;
-        if (lane.running === 0 && lane.waiting.length === 0) {
-          this.lanes.delete(organizationId);
+      const batch: Pending[] = [];
+      while (batch.length < BATCH_LIMIT && lane.waiting.length > 0) {
+        const pending = lane.waiting.shift() as Pending;
+        if (lane.slowConversations.has(conversationKey(pending.write))) {
+          this.writeSlowly(organizationId, lane, pending);
         } else {
-          this.schedule(organizationId, lane);
+          batch.push(pending);
         }
+      }
+      if (batch.length === 0) {
+        break;
+      }
+      lane.running += 1;
+      void this.settle(organizationId, lane, batch).finally(() => {
+        lane.running -= 1;
+        this.schedule(organizationId, lane);
+        this.forgetIfIdle(organizationId, lane);
       });
     }
+    this.forgetIfIdle(organizationId, lane);
   }
 
   /** Writes a batch and settles each of its writes; never rejects. */
-  private async settle(organizationId: string, batch: Pending[]): Promise<void> {
+  private async settle(organizationId: string, lane: Lane, batch: Pending[]): Promise<void> {
+    let outcomes: Outcome[];
     try {
-      const rows = await this.run(
+      outcomes = await this.run(
         organizationId,
         batch.map((pending) => pending.write),
+        false,
       );
-      batch.forEach((pending, index) => pending.resolve(rows[index]));
     } catch (error) {
       if (batch.length === 1) {
         batch[0].reject(error);
@@ -161,15 +189,70 @@ export class MessageWriter {
         { organizationId, writes: batch.length, reason: (error as Error).message },
         'a message batch failed; writing its messages one at a time',
       );
-      await Promise.all(batch.map((pending) => this.settle(organizationId, [pending])));
+      // In order, so that two messages of one conversation keep theirs.
+      for (const pending of batch) {
+        await this.settle(organizationId, lane, [pending]);
+      }
+
+      return;
+    }
+    batch.forEach((pending, index) => {
+      const outcome = outcomes[index];
+      if (outcome === 'busy') {
+        this.writeSlowly(organizationId, lane, pending);
+      } else {
+        pending.resolve(outcome);
+      }
+    });
+  }
+
+  /** Queues a write to be written alone, waiting for its conversation's lock, after the others. */
+  private writeSlowly(organizationId: string, lane: Lane, pending: Pending): void {
+    const key = conversationKey(pending.write);
+    lane.slowConversations.set(key, (lane.slowConversations.get(key) ?? 0) + 1);
+    lane.slow = lane.slow.then(async () => {
+      try {
+        pending.resolve(await this.writeAlone(organizationId, pending.write));
+      } catch (error) {
+        pending.reject(error);
+      } finally {
+        const left = (lane.slowConversations.get(key) ?? 1) - 1;
+        if (left > 0) {
+          lane.slowConversations.set(key, left);
+        } else {
+          lane.slowConversations.delete(key);
+        }
+        this.forgetIfIdle(organizationId, lane);
+      }
+    });
+  }
+
+  private forgetIfIdle(organizationId: string, lane: Lane): void {
+    if (
+      lane.running === 0 &&
+      !lane.scheduled &&
+      lane.waiting.length === 0 &&
+      lane.slowConversations.size === 0 &&
+      this.lanes.get(organizationId) === lane
+    ) {
+      this.lanes.delete(organizationId);
     }
   }
 
-  /** One statement for the writes, in order; the result has one entry per write. */
-  private async run(
+  private async writeAlone(
     organizationId: string,
-    writes: MessageWrite[],
-  ): Promise<(WrittenRow | undefined)[]> {
+    write: MessageWrite,
+  ): Promise<WrittenRow | undefined> {
+    const [outcome] = await this.run(organizationId, [write], true);
+    if (outcome === 'busy') {
+      throw new Error('parley_send_messages skipped a locked conversation while told to wait');
+    }
+
+    return outcome;
+  }
+
+  /** One statement for the writes, in order; the result has one entry per write. */
+  private async run(organizationId: string, writes: MessageWrite[], wait: boolean) {
     const rows = await this.transactions.statement<BatchRow>(organizationId, SEND_MESSAGES, [
       organizationId,
       writes.map((write) => write.conversationId),
@@ -187,12 +270,18 @@ export class MessageWriter {
       writes.map((write) => write.ip),
       writes.map((write) => write.elevationId),
       this.audit,
+      wait,
     ]);
-    const byPosition: (WrittenRow | undefined)[] = new Array(writes.length).fill(undefined);
-    for (const { ord, ...row } of rows) {
-      byPosition[ord - 1] = row;
+    const outcomes: Outcome[] = new Array(writes.length).fill(undefined);
+    for (const { ord, busy, ...row } of rows) {
+      outcomes[ord - 1] = busy ? 'busy' : row;
     }
 
-    return byPosition;
+    return outcomes;
   }
+}
+
+/** Conversation ids as the client sent them: a UUID in upper case names the same one. */
+function conversationKey(write: MessageWrite): string {
+  return write.conversationId.toLowerCase();
 }
