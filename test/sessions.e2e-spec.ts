@@ -4,7 +4,13 @@ import { Socket } from 'socket.io-client';
 import { SessionsService } from '@parley/auth';
 import { Clock } from '@parley/core';
 
-import { addMember, login, signupOrganization } from './factories';
+import {
+  addMember,
+  decideElevation,
+  login,
+  requestElevation,
+  signupOrganization,
+} from './factories';
 import { TestServer, connectSocket, expectProblem, startServer, testDatabaseUrl } from './support';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -104,6 +110,53 @@ describe('server-side sessions', () => {
     } finally {
       reads.mockRestore();
       await database.end();
+    }
+  });
+
+  it('caches no session read that an elevation approval overtook, and shares none with the checks after it', async () => {
+    const { organization, sessions, clock } = await signedUpSession();
+    const manager = await addMember(server.api, organization, 'manager');
+    const listed = await server.api.get('/api/v1/auth/sessions', {
+      token: manager.tokens.accessToken,
+    });
+    const sessionId: string = listed.body.items.find(
+      (item: { current: boolean }) => item.current,
+    ).id;
+    const requested = await requestElevation(server.api, manager, 'admin', 30);
+    expect(requested.status).toBe(201);
+    const locker = new Client({ connectionString: testDatabaseUrl() });
+    await locker.connect();
+    try {
+      // Past the last-seen resolution, a read of the session ends by recording its use, which
+      // waits here on the row lock: the read has already seen the member without the elevation.
+      clock.advance(120_000);
+      await locker.query('begin');
+      await locker.query('select 1 from auth_sessions where id = $1 for update', [sessionId]);
+      const overtaken = sessions.findActive(organization.id, sessionId);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      const approved = await decideElevation(
+        server.api,
+        organization.admin,
+        requested.body.id,
+        'approve',
+      );
+      expect(approved.status).toBe(200);
+      const after = sessions.findActive(organization.id, sessionId);
+      await locker.query('commit');
+
+      expect((await overtaken)?.elevation).toBeNull();
+      expect((await after)?.elevation).toEqual(expect.objectContaining({ role: 'admin' }));
+      expect((await sessions.findActive(organization.id, sessionId))?.elevation).toEqual(
+        expect.objectContaining({ role: 'admin' }),
+      );
+      const audit = await server.api.get('/api/v1/audit/events', {
+        token: manager.tokens.accessToken,
+      });
+      expect(audit.status).toBe(200);
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
+      await locker.end();
     }
   });
 

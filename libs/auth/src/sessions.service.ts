@@ -50,6 +50,12 @@ export class SessionsService {
   private readonly cache = new Map<string, CachedSession>();
   /** Reads of a session under way, shared by the checks that arrive while one runs. */
   private readonly reading = new Map<string, Promise<ActiveSession | undefined>>();
+  /**
+   * Counts evictions (a session ended, a member's role or elevation changed). A read that was
+   * under way when one happened may have seen the state before it: its result is not cached, and
+   * checks that arrive after the eviction do not share it.
+   */
+  private evictions = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -58,7 +64,7 @@ export class SessionsService {
     private readonly context: RequestContext,
     private readonly revocations: RevocationChannel,
   ) {
-    revocations.onEnded((sessionId) => this.cache.delete(sessionId));
+    revocations.onEnded((sessionId) => this.evict((session) => session.id === sessionId));
   }
 
   /** Starts a session in the current tenant transaction and returns its id. */
@@ -131,10 +137,14 @@ export class SessionsService {
     const key = `${organizationId}|${sessionId}|${options.recordUse !== false}`;
     let reading = this.reading.get(key);
     if (!reading) {
-      reading = this.read(organizationId, sessionId, options, now).finally(() =>
-        this.reading.delete(key),
-      );
-      this.reading.set(key, reading);
+      const started = this.read(organizationId, sessionId, options, now).finally(() => {
+        // An eviction may have replaced it with a later read meanwhile.
+        if (this.reading.get(key) === started) {
+          this.reading.delete(key);
+        }
+      });
+      reading = started;
+      this.reading.set(key, started);
     }
 
     return reading;
@@ -148,6 +158,7 @@ export class SessionsService {
   ): Promise<ActiveSession | undefined> {
     // Idle and absolute limits are both checked here: a session unused for the organization's
     // idle time is over, and use is recorded at most once a minute to keep reads cheap.
+    const evictionsBefore = this.evictions;
     const rows: {
       id: string;
       subject_type: 'user' | 'visitor';
@@ -219,6 +230,9 @@ export class SessionsService {
             }
           : null,
     };
+    if (this.evictions !== evictionsBefore) {
+      return session;
+    }
     if (this.cache.size > 50_000) {
       this.cache.clear();
     }
@@ -236,7 +250,7 @@ export class SessionsService {
       'update auth_sessions set mfa_pending = false where id = $1 and mfa_pending',
       [sessionId],
     );
-    this.transactions.afterCommit(() => this.cache.delete(sessionId));
+    this.transactions.afterCommit(() => this.evict((session) => session.id === sessionId));
   }
 
   /**
@@ -245,13 +259,18 @@ export class SessionsService {
    * other instances. The sessions themselves go on.
    */
   forgetMember(userId: string): void {
-    this.transactions.afterCommit(() => {
-      for (const [sessionId, cached] of this.cache) {
-        if (cached.session.userId === userId) {
-          this.cache.delete(sessionId);
-        }
+    this.transactions.afterCommit(() => this.evict((session) => session.userId === userId));
+  }
+
+  /** Drops the cached sessions that match, and stops reads under way from refilling them. */
+  private evict(matches: (session: ActiveSession) => boolean): void {
+    this.evictions += 1;
+    this.reading.clear();
+    for (const [sessionId, cached] of this.cache) {
+      if (matches(cached.session)) {
+        this.cache.delete(sessionId);
       }
-    });
+    }
   }
 
   /** A member's sessions that are still active, newest first. */
