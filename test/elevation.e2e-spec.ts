@@ -523,6 +523,22 @@ describe('just-in-time elevation', () => {
     });
   });
 
+  it("applies an approval at once while the approver's own session is renewed in the background", async () => {
+    const manager = await addMember(server.api, organization, 'manager');
+    const requested = await requestElevation(server.api, manager, 'admin', 60);
+    expect(requested.status).toBe(201);
+    // The approver's and the member's cached sessions are now past half their age: the approval
+    // request renews the approver's in the background, in a transaction of its own, while its
+    // own transaction runs, and the member's would still be trusted without the approval's
+    // after-commit eviction.
+    clock.advance(600);
+
+    const approved = await decideElevation(server.api, admin(), requested.body.id, 'approve');
+
+    expect(approved.status).toBe(200);
+    expect((await readAudit(manager)).status).toBe(200);
+  });
+
   it('ends when the member is demoted: an elevation holds only over the role it was granted on', async () => {
     const manager = await addMember(server.api, organization, 'manager');
     const elevation = await grantElevation(server.api, manager, admin(), 'admin', 60);

@@ -146,18 +146,18 @@ export class TenantTransactions {
     this.cls.set(AFTER_COMMIT, effects);
   }
 
-  /** Wraps the outermost transaction: effects queued inside it run after it commits. */
+  /**
+   * Wraps the outermost transaction: effects queued inside it run after it commits. Its list of
+   * effects lives in a context of its own, so two transactions that one request runs at once
+   * (its own and, say, a session read renewed in the background) never take each other's.
+   */
   async runThenFlush<T>(transaction: () => Promise<T>): Promise<T> {
-    this.cls.set(AFTER_COMMIT, []);
-    let result: T;
-    try {
-      result = await transaction();
-    } catch (error) {
-      this.cls.set(AFTER_COMMIT, []);
-      throw error;
-    }
-    const effects = this.cls.get(AFTER_COMMIT) ?? [];
-    this.cls.set(AFTER_COMMIT, []);
+    const effects: (() => void)[] = [];
+    const result = await this.cls.run({ ifNested: 'inherit' }, () => {
+      this.cls.set(AFTER_COMMIT, effects);
+
+      return transaction();
+    });
     for (const effect of effects) {
       effect();
     }
