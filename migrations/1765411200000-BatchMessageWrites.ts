@@ -20,11 +20,6 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * nothing (the state changed, or the idempotency key was taken). A send whose conversation it
  * cannot see (another organization's, or none) has no row.
  *
- * The batch does not wait for a conversation row locked by another transaction (a reassignment,
- * a deletion): with `p_wait` false such a send writes nothing and comes back as `busy`, and the
- * server sends it again alone with `p_wait` true, which waits for the lock and decides on the
- * outcome, as the one-send function did. One conversation's lock thus delays only the sends to it.
- *
  * `parley_send_message`, the one-send version, is dropped: the batch of one replaces it.
  */
 
@@ -41,7 +36,7 @@ const SEND_MESSAGES = `parley_send_messages(
         p_organization uuid, p_conversations uuid[], p_contacts uuid[], p_assignees uuid[],
         p_ids uuid[], p_author_types text[], p_author_ids uuid[], p_bodies text[],
         p_client_message_ids text[], p_ats timestamptz[], p_actor_types text[], p_actor_ids text[],
-        p_request_ids text[], p_ips text[], p_elevations uuid[], p_audit boolean, p_wait boolean)`;
+        p_request_ids text[], p_ips text[], p_elevations uuid[], p_audit boolean)`;
 
 /** Every array but p_ids, whose length is the number of sends. */
 const PARALLEL_ARRAYS = [
@@ -70,7 +65,7 @@ const SEND_MESSAGE_ARGUMENTS =
   'uuid, uuid, uuid, uuid, uuid, text, uuid, text, text, timestamptz, text, text, text, text, uuid, boolean';
 
 const SEND_MESSAGES_ARGUMENTS =
-  'uuid, uuid[], uuid[], uuid[], uuid[], text[], uuid[], text[], text[], timestamptz[], text[], text[], text[], text[], uuid[], boolean, boolean';
+  'uuid, uuid[], uuid[], uuid[], uuid[], text[], uuid[], text[], text[], timestamptz[], text[], text[], text[], text[], uuid[], boolean';
 
 export class BatchMessageWrites1765411200000 implements MigrationInterface {
   name = 'BatchMessageWrites1765411200000';
@@ -78,8 +73,8 @@ export class BatchMessageWrites1765411200000 implements MigrationInterface {
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`
       create function ${SEND_MESSAGES}
-      returns table (ord integer, busy boolean, conversation_id uuid, organization_id uuid,
-                     contact_id uuid, assignee_id uuid, id uuid, created_at timestamptz)
+      returns table (ord integer, conversation_id uuid, organization_id uuid, contact_id uuid,
+                     assignee_id uuid, id uuid, created_at timestamptz)
       language plpgsql as $$
       declare
         sends integer := coalesce(pg_catalog.array_length(p_ids, 1), 0);
@@ -94,35 +89,12 @@ export class BatchMessageWrites1765411200000 implements MigrationInterface {
             using errcode = 'invalid_parameter_value';
         end if;
         for n in 1 .. sends loop
-          if p_wait then
-            select x.id, x.organization_id, x.contact_id, x.assignee_id into c
-              from public.conversations x
-             where x.id = p_conversations[n]
-               for share;
-          else
-            select x.id, x.organization_id, x.contact_id, x.assignee_id into c
-              from public.conversations x
-             where x.id = p_conversations[n]
-               for share skip locked;
-          end if;
-          if not found then
-            -- Visible but locked (a reassignment or deletion in progress): skipped, so that one
-            -- conversation's lock never holds up the rest of the batch.
-            if not p_wait and exists (select 1 from public.conversations x where x.id = p_conversations[n]) then
-              ord := n;
-              busy := true;
-              conversation_id := null;
-              organization_id := null;
-              contact_id := null;
-              assignee_id := null;
-              id := null;
-              created_at := null;
-              return next;
-            end if;
-            continue;
-          end if;
+          select x.id, x.organization_id, x.contact_id, x.assignee_id into c
+            from public.conversations x
+           where x.id = p_conversations[n]
+             for share;
+          continue when not found;
           ord := n;
-          busy := false;
           conversation_id := c.id;
           organization_id := c.organization_id;
           contact_id := c.contact_id;

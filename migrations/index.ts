@@ -14,6 +14,7 @@ import { AddTenantStatements1765238400000 } from './1765238400000-AddTenantState
 import { LinkAuditEntriesInOneUpdate1765238500000 } from './1765238500000-LinkAuditEntriesInOneUpdate';
 import { LightenMessageWrites1765324800000 } from './1765324800000-LightenMessageWrites';
 import { BatchMessageWrites1765411200000 } from './1765411200000-BatchMessageWrites';
+import { SkipLockedMessageBatches1765497600000 } from './1765497600000-SkipLockedMessageBatches';
 
 /** Every migration, in order. The API, the worker and `npm run migration:run` all apply this list. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   LinkAuditEntriesInOneUpdate1765238500000,
   LightenMessageWrites1765324800000,
   BatchMessageWrites1765411200000,
+  SkipLockedMessageBatches1765497600000,
 ];
