@@ -9,6 +9,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * waits for the lock and decides on the outcome, as the one-send function did. The server
  * writes busy sends alone, with `p_wait` true, after one another, and routes later sends to the
  * same conversation behind them (libs/conversations/src/message-writer.ts).
+ *
+ * `create or replace` and `drop ... if exists`: a database migrated at commit 5379d69, which
+ * changed BatchMessageWrites in place, already has the new function and not the old one.
  */
 
 const ENTER_TENANT = `
@@ -59,7 +62,7 @@ export class SkipLockedMessageBatches1765497600000 implements MigrationInterface
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`
-      create function ${SEND_MESSAGES_WAITING}
+      create or replace function ${SEND_MESSAGES_WAITING}
       returns table (ord integer, busy boolean, conversation_id uuid, organization_id uuid,
                      contact_id uuid, assignee_id uuid, id uuid, created_at timestamptz)
       language plpgsql as $$
@@ -142,7 +145,9 @@ export class SkipLockedMessageBatches1765497600000 implements MigrationInterface
     await queryRunner.query(
       `grant execute on function parley_send_messages(${SEND_MESSAGES_WAITING_ARGUMENTS}) to parley_app`,
     );
-    await queryRunner.query(`drop function parley_send_messages(${SEND_MESSAGES_ARGUMENTS})`);
+    await queryRunner.query(
+      `drop function if exists parley_send_messages(${SEND_MESSAGES_ARGUMENTS})`,
+    );
   }
 
   /** Brings back the batch function that always waits, as BatchMessageWrites left it. */
