@@ -68,7 +68,9 @@ const SEND_MESSAGES: TenantStatement = {
 /**
  * Batches of one organization in the database at once. One keeps the organization's messages
  * committed in the order this instance received them, and measured no slower than two: the
- * batch that waits takes everything that arrived meanwhile.
+ * batch that waits takes everything that arrived meanwhile. Known shortcoming: across instances,
+ * or for a send retried after its conversation changed, that order does not hold, and a reader
+ * paging with `after` (created_at, id) can then skip a message that committed after a later one.
  */
 const RUNNING_PER_ORGANIZATION = 1;
 
