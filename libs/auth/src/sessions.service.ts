@@ -64,7 +64,7 @@ export class SessionsService {
     private readonly context: RequestContext,
     private readonly revocations: RevocationChannel,
   ) {
-    revocations.onEnded((sessionId) => this.evict((session) => session.id === sessionId));
+    revocations.onEnded((sessionId) => this.evict({ sessionId }));
   }
 
   /** Starts a session in the current tenant transaction and returns its id. */
@@ -250,7 +250,7 @@ export class SessionsService {
       'update auth_sessions set mfa_pending = false where id = $1 and mfa_pending',
       [sessionId],
     );
-    this.transactions.afterCommit(() => this.evict((session) => session.id === sessionId));
+    this.transactions.afterCommit(() => this.evict({ sessionId }));
   }
 
   /**
@@ -259,15 +259,20 @@ export class SessionsService {
    * other instances. The sessions themselves go on.
    */
   forgetMember(userId: string): void {
-    this.transactions.afterCommit(() => this.evict((session) => session.userId === userId));
+    this.transactions.afterCommit(() => this.evict({ userId }));
   }
 
-  /** Drops the cached sessions that match, and stops reads under way from refilling them. */
-  private evict(matches: (session: ActiveSession) => boolean): void {
+  /** Drops one session, or a member's, from the cache, and stops reads under way from refilling it. */
+  private evict(which: { sessionId: string } | { userId: string }): void {
     this.evictions += 1;
     this.reading.clear();
+    if ('sessionId' in which) {
+      this.cache.delete(which.sessionId);
+
+      return;
+    }
     for (const [sessionId, cached] of this.cache) {
-      if (matches(cached.session)) {
+      if (cached.session.userId === which.userId) {
         this.cache.delete(sessionId);
       }
     }

@@ -31,13 +31,6 @@ function isCanonicalBase64url(text: string): boolean {
   return (last & (over === 2 ? 0b1111 : 0b11)) === 0;
 }
 
-/**
- * The same shape as a PostgreSQL regular expression, for the CHECK constraint on every sealed
- * column (migrations/1764979200000-AddFieldEncryption.ts holds the SQL function that uses it).
- */
-export const ENVELOPE_PATTERN_SQL =
-  '^pv1\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[1-9][0-9]{0,8}\\.[A-Za-z0-9_-]{16}\\.[A-Za-z0-9_-]{22,}$';
-
 export interface Envelope {
   keyId: string;
   version: number;

@@ -75,25 +75,9 @@ export class FieldCipher {
 
   /** Opens a value; throws SealedValueError (with a code) when it cannot or must not open. */
   async open(db: Queryable, binding: SealBinding, sealed: string): Promise<string> {
-    const envelope = parseEnvelope(sealed);
-    const material = await this.keys.forOpening(
-      db,
-      binding.organizationId,
-      envelope.keyId,
-      envelope.version,
-    );
-    if (this.nullCipher) {
-      return envelope.ciphertext.toString('utf8');
-    }
-    const clear = aesGcmOpen(
-      material,
-      envelope.nonce,
-      envelope.ciphertext,
-      envelope.tag,
-      envelopeAad(binding, envelope.keyId, envelope.version),
-    );
+    const [clear] = await this.openMany(db, [binding], [sealed]);
 
-    return clear.toString('utf8');
+    return clear;
   }
 
   /**
